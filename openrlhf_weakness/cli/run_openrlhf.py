@@ -1,0 +1,27 @@
+"""Run any OpenRLHF CLI module with this project's CPU patches applied first.
+
+Usage: ``python -m openrlhf_weakness.cli.run_openrlhf openrlhf.cli.train_sft <its flags>``. On a CUDA host the
+patches stay off and this is the same as ``python -m openrlhf.cli.train_sft``.
+"""
+
+from __future__ import annotations
+
+import runpy
+import sys
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    if not argv or argv[0] in ("-h", "--help") or not argv[0].startswith("openrlhf."):
+        print(__doc__.strip())
+        raise SystemExit(0 if argv and argv[0] in ("-h", "--help") else 2)
+    from openrlhf_weakness import patches
+
+    patches.apply()
+    module, rest = argv[0], argv[1:]
+    sys.argv = [module] + rest
+    runpy.run_module(module, run_name="__main__", alter_sys=True)
+
+
+if __name__ == "__main__":
+    main()
