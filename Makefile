@@ -1,0 +1,30 @@
+# Every target sets up .venv first (a no-op when it is current). See README.md.
+PY := .venv/bin/python
+export TORCH_EXTENSIONS_DIR := $(CURDIR)/.venv/torch_extensions
+export HF_HUB_OFFLINE := 1
+export TOKENIZERS_PARALLELISM := false
+
+.PHONY: install test test-fast demo doctor bench format lint
+
+install:
+	@bash scripts/install.sh
+
+test: install
+	$(PY) -m pytest -q
+
+test-fast: install
+	$(PY) -m pytest -q -m "not slow"
+
+demo: install
+	$(PY) -m openrlhf_weakness.cli.doctor
+
+doctor: demo
+
+bench: install
+	$(PY) benchmarks/bench_train_apt.py
+
+format: install
+	$(PY) -m isort openrlhf_weakness tests benchmarks && $(PY) -m black openrlhf_weakness tests benchmarks
+
+lint: install
+	$(PY) -m isort --check openrlhf_weakness tests benchmarks && $(PY) -m black --check openrlhf_weakness tests benchmarks

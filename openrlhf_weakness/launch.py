@@ -1,0 +1,58 @@
+"""Start OpenRLHF training modules in a child process: one CPU process without the deepspeed launcher, or the launcher.
+
+The deepspeed launcher costs about 90 s on CPU; a single process only needs the torch.distributed environment.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def single_process_env(base: dict | None = None) -> dict:
+    """Environment for a world of one process: what the deepspeed launcher would otherwise set."""
+    env = dict(os.environ if base is None else base)
+    env.update(RANK="0", LOCAL_RANK="0", WORLD_SIZE="1", LOCAL_WORLD_SIZE="1", MASTER_ADDR="127.0.0.1")
+    env["MASTER_PORT"] = str(free_port())
+    env.setdefault("TOKENIZERS_PARALLELISM", "false")
+    return env
+
+
+def training_command(module: str, args: list[str], use_launcher: bool | None = None) -> list[str]:
+    """The command that runs ``module`` (an OpenRLHF or openrlhf_weakness CLI) with ``args``.
+
+    With the launcher (default when CUDA is present) it is ``deepspeed --module``; otherwise one process, with
+    OpenRLHF modules wrapped by :mod:`openrlhf_weakness.cli.run_openrlhf` so the CPU patches apply.
+    """
+    if use_launcher is None:
+        import torch
+
+        use_launcher = torch.cuda.is_available() and shutil.which("deepspeed") is not None
+    if use_launcher:
+        return ["deepspeed", "--module", module, *args]
+    if module.startswith("openrlhf."):
+        return [sys.executable, "-m", "openrlhf_weakness.cli.run_openrlhf", module, *args]
+    return [sys.executable, "-m", module, *args]
+
+
+def run_training(module: str, args: list[str], log_path: str | os.PathLike, use_launcher: bool | None = None) -> None:
+    """Run a training module to completion, its output in ``log_path``; raise with the log's tail on failure."""
+    cmd = training_command(module, args, use_launcher)
+    env = os.environ.copy() if cmd[0] == "deepspeed" else single_process_env()
+    log_path = Path(log_path)
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "w") as log:
+        code = subprocess.call(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
+    if code != 0:
+        tail = "".join(log_path.read_text(errors="replace").splitlines(keepends=True)[-30:])
+        raise RuntimeError(f"{module} exited with {code}; last lines of {log_path}:\n{tail}")

@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Create or refresh .venv for this machine: the CPU path (no CUDA) or the GPU path. Fast when nothing changed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+VENV=.venv
+PY=${PYTHON:-python3}
+
+die() { echo "install: $*" >&2; exit 1; }
+
+command -v "$PY" >/dev/null 2>&1 || die "no '$PY' on PATH; install Python 3.10 or newer (or set PYTHON=/path/to/python3)."
+"$PY" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else 1)' \
+  || die "Python 3.10 or newer is required, found $("$PY" -c 'import platform; print(platform.python_version())')."
+
+if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then FLAVOUR=gpu; else FLAVOUR=cpu; fi
+FLAVOUR=${OPENRLHF_WEAKNESS_FLAVOUR:-$FLAVOUR}
+STAMP_INPUTS="pyproject.toml scripts/install.sh requirements/$FLAVOUR.lock"
+STAMP="$VENV/.installed-$FLAVOUR-$(cat $STAMP_INPUTS | sha256sum | cut -c1-16)"
+if [ -f "$STAMP" ]; then exit 0; fi
+
+echo "install: setting up $VENV for a $FLAVOUR host (one time, about 2 minutes on CPU)"
+[ -x "$VENV/bin/python" ] || "$PY" -m venv "$VENV" || die "could not create $VENV (on Debian: apt-get install python3-venv)."
+PIP=("$VENV/bin/python" -m pip install --disable-pip-version-check -q)
+step() {  # step NAME CMD...: run one install step, turning a failure into one clear line
+  local name=$1; shift
+  echo "install: $name"
+  if ! "$@" >"$VENV/install-step.log" 2>&1; then
+    tail -n 15 "$VENV/install-step.log" >&2
+    die "step '$name' failed (log: $VENV/install-step.log). If the lines above mention connection errors, the package registry is unreachable from this machine."
+  fi
+}
+
+step "pip, setuptools, wheel" "${PIP[@]}" -U pip setuptools wheel
+if [ "$FLAVOUR" = cpu ]; then
+  # torch first, from the CPU wheel; then the pinned set; deepspeed needs torch in place to build (no isolation);
+  # openrlhf without its pins (flash-attn and vllm need CUDA).
+  step "torch (CPU build)" "${PIP[@]}" -c requirements/cpu.lock torch
+  step "pinned dependencies" "${PIP[@]}" -c requirements/cpu.lock -e ".[cpu,dev]"
+  step "deepspeed (built without CUDA ops)" env DS_BUILD_OPS=0 "${PIP[@]}" --no-build-isolation -c requirements/cpu.lock deepspeed
+  step "openrlhf (without its CUDA-only pins)" "${PIP[@]}" --no-deps -c requirements/cpu.lock openrlhf
+  # DeepSpeed compiles its CPU Adam and shared-memory collective on first use (about a minute): do it now, once.
+  step "DeepSpeed CPU ops (compiled once)" "$VENV/bin/python" -c "
+from deepspeed.accelerator import get_accelerator
+for name in ('CPUAdamBuilder', 'ShareMemCommBuilder'):
+    builder = get_accelerator().create_op_builder(name)
+    if builder is not None:
+        builder.load()
+"
+else
+  step "GPU stack (openrlhf[vllm], flash-attn, faiss-gpu)" "${PIP[@]}" -c requirements/gpu.lock -e ".[gpu,dev]"
+fi
+rm -f "$VENV"/.installed-* && touch "$STAMP"
+echo "install: done ($FLAVOUR)"
