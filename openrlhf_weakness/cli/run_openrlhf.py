@@ -6,7 +6,6 @@ patches stay off and this is the same as ``python -m openrlhf.cli.train_sft``.
 
 from __future__ import annotations
 
-import runpy
 import sys
 
 
@@ -15,12 +14,10 @@ def main(argv: list[str] | None = None) -> None:
     if not argv or argv[0] in ("-h", "--help") or not argv[0].startswith("openrlhf."):
         print(__doc__.strip())
         raise SystemExit(0 if argv and argv[0] in ("-h", "--help") else 2)
-    from openrlhf_weakness import patches
+    from openrlhf_weakness import openrlhf_cli, patches
 
     patches.apply()
-    module, rest = argv[0], argv[1:]
-    sys.argv = [module] + rest
-    runpy.run_module(module, run_name="__main__", alter_sys=True)
+    openrlhf_cli.run(argv[0], argv[1:])
 
 
 if __name__ == "__main__":
