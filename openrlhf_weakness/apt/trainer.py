@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-from collections import defaultdict
 
 import torch
 from openrlhf.trainer.dpo_trainer import DPOTrainer
@@ -98,23 +97,29 @@ class APTTrainer(DPOTrainer):
         }
         return loss, rows, {"has_rejected": has_rejected, "source": meta["source"]}
 
-    def _accumulate(self, sums: dict, rows: dict, meta: dict) -> None:
-        """Add this batch's per-row values into (sum, count) accumulators, overall and per source."""
+    def _accumulate(self, totals: torch.Tensor | None, rows: dict, meta: dict) -> torch.Tensor:
+        """Add this batch's per-row values to a [2, groups, metrics] tensor of (sums, counts); groups are all rows
+        and then each source. One tensor, so no host sync per metric."""
         pairs = meta["has_rejected"].float()
-        groups = [("", torch.ones_like(pairs))] + [
-            (f"{s}/", torch.tensor([float(x == s) for x in meta["source"]], device=pairs.device)) for s in self.sources
+        values = torch.stack([rows[name].float() for name in ROW_METRICS])
+        pair_only = torch.tensor([over == "pairs" for over in ROW_METRICS.values()], device=pairs.device)
+        row_masks = torch.where(pair_only[:, None], pairs[None, :], torch.ones_like(values))
+        groups = [torch.ones_like(pairs)] + [
+            torch.tensor([float(x == s) for x in meta["source"]], device=pairs.device) for s in self.sources
         ]
-        for prefix, member in groups:
-            for name, over in ROW_METRICS.items():
-                mask = member * pairs if over == "pairs" else member
-                sums[f"{prefix}{name}"] += (rows[name] * mask).sum().item()
-                sums[f"{prefix}{name}#n"] += mask.sum().item()
+        masks = torch.stack(groups)[:, None, :] * row_masks[None]
+        batch = torch.stack([(masks * values[None]).sum(-1), masks.sum(-1)])
+        return batch if totals is None else totals + batch
 
-    def _reduce(self, sums: dict) -> dict:
-        """Sum accumulators over ranks, then divide: every rank sees the same means."""
-        keys = sorted(k for k in sums if not k.endswith("#n"))
-        totals = self.strategy.all_reduce({k: sums[k] for k in sums}, op="sum")
-        return {k: totals[k] / totals[f"{k}#n"] for k in keys if totals[f"{k}#n"] > 0}
+    def _reduce(self, totals: torch.Tensor) -> dict:
+        """Sum over ranks, then divide: every rank gets the same means; a metric with no rows is left out."""
+        sums, counts = self.strategy.all_reduce(totals, op="sum").tolist()
+        logs = {}
+        for g, prefix in enumerate([""] + [f"{s}/" for s in self.sources]):
+            for m, name in enumerate(ROW_METRICS):
+                if counts[g][m] > 0:
+                    logs[prefix + name] = sums[g][m] / counts[g][m]
+        return logs
 
     # ---- training loop ---------------------------------------------------------------------------------------
     def fit(self, args, consumed_samples=0, num_update_steps_per_epoch=None):
@@ -133,7 +138,7 @@ class APTTrainer(DPOTrainer):
             os.remove(self.metrics_path)
 
         micro_step = global_step * accum
-        sums = defaultdict(float)
+        totals = None
         epoch_bar = tqdm(range(start_epoch, self.epochs), desc="APT epoch", disable=not self.strategy.is_rank_0())
         for epoch in range(start_epoch, self.epochs):
             if isinstance(self.train_dataloader.sampler, DistributedSampler):
@@ -151,14 +156,14 @@ class APTTrainer(DPOTrainer):
                 loss, rows, meta = self.batch_loss(batch)
                 self.strategy.backward(loss, self.model, self.optimizer)
                 self.strategy.optimizer_step(self.optimizer, self.model, self.scheduler)
-                self._accumulate(sums, rows, meta)
+                totals = self._accumulate(totals, rows, meta)
                 micro_step += 1
                 step_bar.update()
                 if micro_step % accum:
                     continue
                 global_step = micro_step // accum
-                logs = self._reduce(sums)
-                sums.clear()
+                logs = self._reduce(totals)
+                totals = None
                 logs["lr"] = self.scheduler.get_last_lr()[0]
                 logs["grad_norm"] = self.strategy.get_grad_norm(self.model)
                 self._after_global_step(epoch, global_step, logs)
@@ -218,14 +223,13 @@ class APTTrainer(DPOTrainer):
     # ---- evaluation ------------------------------------------------------------------------------------------
     def evaluate(self, eval_dataloader, steps=0):
         self.model.eval()
-        sums = defaultdict(float)
+        totals = None
+        bar = tqdm(eval_dataloader, desc=f"APT eval at step {steps}", disable=not self.strategy.is_rank_0())
         with torch.no_grad():
-            for batch in tqdm(
-                eval_dataloader, desc=f"APT eval at step {steps}", disable=not self.strategy.is_rank_0()
-            ):
+            for batch in bar:
                 _, rows, meta = self.batch_loss(batch)
-                self._accumulate(sums, rows, meta)
-        logs = {f"eval_{k}": v for k, v in self._reduce(sums).items()}
+                totals = self._accumulate(totals, rows, meta)
+        logs = {f"eval_{k}": v for k, v in self._reduce(totals).items()} if totals is not None else {}
         if self.strategy.is_rank_0():
             self.strategy.print(
                 f"[APT] eval at step {steps}: " + ", ".join(f"{k}={v:.4f}" for k, v in logs.items() if "/" not in k)
