@@ -10,17 +10,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 from openrlhf_weakness.cli import train_apt
 from openrlhf_weakness.io import write_jsonl
 from openrlhf_weakness.launch import run_training
-from openrlhf_weakness.testing.toy_data import toy_rows
-
-
-def _apt_rows(n: int) -> list[dict]:
-    rows = []
-    for i, row in enumerate(toy_rows(n)):
-        row.update(source="bad" if i % 2 else "similar", weight=1.0 if i % 2 else 0.5)
-        if i % 4 == 3:
-            del row["rejected"]  # a similar case the model already answers: SFT term only
-        rows.append(row)
-    return rows
+from openrlhf_weakness.testing.make_toy import toy_apt_rows as _apt_rows
 
 
 def _args(model, data, out, *extra):
