@@ -39,7 +39,9 @@ def test_gpu_recipe_flags_are_all_accepted():
 
 def test_cpu_recipe_runs_and_trains(tmp_path):
     env = dict(os.environ, WORK=str(tmp_path / "work"), PY=sys.executable)
-    proc = subprocess.run(["bash", str(RECIPES / "train_apt_cpu.sh")], env=env, capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        ["bash", str(RECIPES / "train_apt_cpu.sh")], env=env, capture_output=True, text=True, timeout=600
+    )
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
     summary = json.loads((tmp_path / "work" / "out" / "apt_summary.json").read_text())
     assert summary["steps"] == 16 and summary["last"]["margin"] > summary["first"]["margin"]
