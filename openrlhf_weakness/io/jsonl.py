@@ -16,10 +16,19 @@ class DataError(ValueError):
         self.path, self.line, self.key = str(path), line, key
 
 
-def iter_jsonl(path: str | os.PathLike) -> Iterator[tuple[int, dict]]:
-    """Yield (1-based line number, object) for every non-blank line; a line that is not a JSON object raises."""
-    with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, start=1):
+def iter_jsonl(path: str | os.PathLike, start: int = 1) -> Iterator[tuple[int, dict]]:
+    """Yield (1-based line number, object) for every non-blank line from line ``start``; a line that is not a JSON
+    object (or not UTF-8) raises :class:`DataError` naming it."""
+    with open(path, "rb") as f:
+        for lineno, raw in enumerate(f, start=1):
+            if lineno < start:
+                continue
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as err:
+                raise DataError(
+                    path, lineno, f"not UTF-8 (byte {raw[err.start]:#04x} at column {err.start + 1})"
+                ) from None
             if not line.strip():
                 continue
             try:
@@ -29,6 +38,38 @@ def iter_jsonl(path: str | os.PathLike) -> Iterator[tuple[int, dict]]:
             if not isinstance(row, dict):
                 raise DataError(path, lineno, f"expected a JSON object, found {type(row).__name__}")
             yield lineno, row
+
+
+def load_rows(
+    path: str | os.PathLike, required: list[str], skip_bad_rows: bool = False
+) -> tuple[list[tuple[int, dict]], list[str]]:
+    """(line, row) pairs having every ``required`` key, and the reasons for the rows skipped.
+
+    Without ``skip_bad_rows`` the first bad line raises; with it, bad lines are skipped and each reason is returned
+    so that the caller reports a count. Nothing is dropped silently.
+    """
+    rows, skipped = [], []
+    lines = iter_jsonl(path)
+    while True:
+        try:
+            lineno, row = next(lines)
+        except StopIteration:
+            break
+        except DataError as err:
+            if not skip_bad_rows or err.line is None:
+                raise
+            skipped.append(str(err))
+            lines = iter_jsonl(path, start=err.line + 1)
+            continue
+        missing = [k for k in required if row.get(k) is None]
+        if missing:
+            err = DataError(path, lineno, "missing", missing[0])
+            if not skip_bad_rows:
+                raise err
+            skipped.append(str(err))
+            continue
+        rows.append((lineno, row))
+    return rows, skipped
 
 
 def write_jsonl(path: str | os.PathLike, rows: Iterable[dict]) -> int:

@@ -1,0 +1,1 @@
+"""Assessors: every (prompt, response, reference) gets a score 1..5 and a short feedback text."""

@@ -1,0 +1,51 @@
+"""The ``--assess.*`` flags."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from openrlhf_weakness.config import flag
+
+
+@dataclass
+class AssessConfig:
+    """Assessment (scoring answers 1..5)."""
+
+    assessor: str = flag("math", "math (final-answer equivalence), code (unit tests in a sandbox), judge (LLM judge "
+                         "through --gen.*), function (your score() in a file)", choices=["math", "code", "judge", "function"])  # fmt: skip
+    bad_below: int = flag(4, "a bad case scores below this (APT's paper: 4; 2 gives the strict variant score == 1)")
+    num_workers: int = flag(2, "items assessed at once (threads; code runs each in its own process)")
+    code_timeout: float = flag(10.0, "code: seconds per program")
+    code_memory_mb: int = flag(1024, "code: address-space limit per program")
+    function_path: str | None = flag(None, "function: Python file defining score(prompt, response, reference)")
+    judge_rubric: str = flag("general", "judge: general, math, code, or a JSON file with criteria and five levels")
+    skip_bad_rows_enable: bool = flag(False, "count and skip input rows with missing keys instead of stopping")
+
+
+def make_assessor(cfg: AssessConfig, gen=None):
+    """The assessor ``cfg.assessor`` names; ``gen`` (a GenerationConfig) configures the judge's backend."""
+    if cfg.assessor == "math":
+        from openrlhf_weakness.assess.math_answer import MathAnswerAssessor
+
+        return MathAnswerAssessor(cfg.num_workers)
+    if cfg.assessor == "code":
+        from openrlhf_weakness.assess.code_sandbox import CodeTestAssessor
+
+        return CodeTestAssessor(cfg.code_timeout, cfg.code_memory_mb, cfg.num_workers)
+    if cfg.assessor == "function":
+        from openrlhf_weakness.assess.function import FunctionAssessor
+
+        if not cfg.function_path:
+            raise ValueError("--assess.assessor function needs --assess.function_path")
+        return FunctionAssessor(cfg.function_path, cfg.num_workers)
+    if cfg.assessor == "judge":
+        from openrlhf_weakness.assess.judge import JudgeAssessor, load_rubric
+        from openrlhf_weakness.backends.cache import ResponseCache
+        from openrlhf_weakness.backends.config import SamplingParams
+        from openrlhf_weakness.backends.driver import make_backend
+
+        if gen is None or not gen.model:
+            raise ValueError("--assess.assessor judge needs a judge model: --gen.backend and --gen.model")
+        cache = None if gen.no_cache_enable else ResponseCache(gen.cache_dir)
+        return JudgeAssessor(make_backend(gen), SamplingParams.from_config(gen), load_rubric(cfg.judge_rubric), cache)
+    raise ValueError(f"unknown --assess.assessor {cfg.assessor!r}")

@@ -1,0 +1,131 @@
+"""LLM judge in Prometheus-2's absolute-grading format, through any generation backend, with a robust
+``[RESULT] n`` parser: a missing, conflicting or out-of-range score is a counted skip, never a guess."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+from openrlhf_weakness.assess.base import Assessment, Item
+
+SYSTEM = (
+    "You are a fair judge assistant tasked with providing clear, objective feedback based on a specific criteria, "
+    "ensuring each assessment reflects the absolute standards set for performance."
+)
+TEMPLATE = """###Task Description:
+An instruction (might include an Input inside it), a response to evaluate, a reference answer that gets a score of 5, and a score rubric representing a evaluation criteria are given.
+1. Write a detailed feedback that assess the quality of the response strictly based on the given score rubric, not evaluating in general.
+2. After writing a feedback, write a score that is an integer between 1 and 5. You should refer to the score rubric.
+3. The output format should look as follows: "Feedback: (write a feedback for criteria) [RESULT] (an integer number between 1 and 5)"
+4. Please do not generate any other opening, closing, and explanations.
+
+###The instruction to evaluate:
+{instruction}
+
+###Response to evaluate:
+{response}
+
+###Reference Answer (Score 5):
+{reference}
+
+###Score Rubrics:
+[{criteria}]
+{levels}
+
+###Feedback: """
+
+RUBRICS = {
+    "general": {
+        "criteria": "Is the response factually correct, does it meet the user's need, is it logically coherent and "
+        "complete?",
+        "levels": [
+            "The response is mostly incorrect, ignores the user's need, and is incoherent or badly incomplete.",
+            "The response has major factual errors or omissions and only partly addresses the need.",
+            "The response is partly correct and relevant but has noticeable errors, gaps or weak reasoning.",
+            "The response is correct and relevant with minor issues of coherence or completeness.",
+            "The response is fully correct, meets the need, is coherent and complete, matching the reference.",
+        ],
+    },
+    "math": {
+        "criteria": "Does the response reach the reference's final answer with valid, complete reasoning?",
+        "levels": [
+            "Wrong final answer and invalid or missing reasoning.",
+            "Wrong final answer, though some steps are valid.",
+            "Wrong or missing final answer with mostly valid reasoning, or right answer by invalid reasoning.",
+            "Right final answer with minor gaps or unclear steps.",
+            "Right final answer with valid, complete and clear reasoning.",
+        ],
+    },
+    "code": {
+        "criteria": "Does the code do what the instruction asks, correctly and completely, as the reference does?",
+        "levels": [
+            "The code does not run or does something else entirely.",
+            "The code addresses the task but is wrong on most inputs.",
+            "The code is right on common inputs but wrong on edge cases or incomplete.",
+            "The code is correct with minor issues of style, efficiency or robustness.",
+            "The code is correct, complete and clear, equivalent to the reference.",
+        ],
+    },
+}
+RESULT = re.compile(r"\[RESULT\]\s*[:(]?\s*([-+]?\d+(?:\.\d+)?)")
+
+
+def load_rubric(name_or_path: str) -> dict:
+    """A built-in rubric (general, math, code) or a JSON file with ``criteria`` and five ``levels``."""
+    if name_or_path in RUBRICS:
+        return RUBRICS[name_or_path]
+    path = Path(name_or_path)
+    if not path.is_file():
+        raise ValueError(f"rubric {name_or_path!r} is neither built in ({', '.join(RUBRICS)}) nor a file")
+    rubric = json.loads(path.read_text())
+    if not isinstance(rubric.get("criteria"), str) or len(rubric.get("levels", [])) != 5:
+        raise ValueError(f"{path}: a rubric needs a 'criteria' string and 'levels' with five descriptions")
+    return rubric
+
+
+def judge_messages(item: Item, rubric: dict) -> list[dict]:
+    levels = "\n".join(f"Score {i + 1}: {text}" for i, text in enumerate(rubric["levels"]))
+    prompt = item.prompt if isinstance(item.prompt, str) else "\n".join(m["content"] for m in item.prompt)
+    user = TEMPLATE.format(instruction=prompt, response=item.response, reference=item.reference,
+                           criteria=rubric["criteria"], levels=levels)  # fmt: skip
+    return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": user}]
+
+
+def parse_judgement(text: str) -> Assessment:
+    """``Feedback: ... [RESULT] n`` -> score n; anything else -> score None with the reason."""
+    found = RESULT.findall(text or "")
+    feedback = re.split(r"\[RESULT\]", text or "", maxsplit=1)[0].strip()
+    feedback = re.sub(r"^\s*Feedback:\s*", "", feedback)[:1000]
+    if not found:
+        return Assessment(None, "judge output has no [RESULT] score")
+    values = {float(v) for v in found}
+    if len(values) > 1:
+        return Assessment(None, f"judge output has conflicting [RESULT] scores {sorted(values)}")
+    value = values.pop()
+    if value != int(value) or not 1 <= value <= 5:
+        return Assessment(None, f"judge score {found[0]} is not an integer from 1 to 5")
+    return Assessment(int(value), feedback)
+
+
+class JudgeAssessor:
+    """Scores through a generation backend (an OpenAI-compatible server, vLLM or transformers)."""
+
+    def __init__(self, backend, params, rubric: dict, cache=None):
+        self.backend, self.params, self.rubric, self.cache = backend, params, rubric, cache
+
+    def assess_batch(self, items: list[Item]) -> list[Assessment]:
+        from openrlhf_weakness.backends.driver import generate_all
+
+        results: list[Assessment | None] = [None] * len(items)
+        todo = []
+        for i, item in enumerate(items):
+            if not item.response or not str(item.response).strip():
+                results[i] = Assessment(1, "empty response")
+            else:
+                todo.append(i)
+        prompts = [judge_messages(items[i], self.rubric) for i in todo]
+        outputs, _ = generate_all(self.backend, prompts, self.params, self.cache, desc="judge")
+        for i, answers in zip(todo, outputs):
+            results[i] = parse_judgement(answers[0])
+        return results

@@ -1,0 +1,39 @@
+"""Final-answer equivalence with math-verify (``\\boxed{}`` with nested braces, fractions, LaTeX): 5 right, 1 wrong.
+
+math-verify's own timeouts use signals (main thread only); they are switched off so the assessor also runs in
+threads (the GRPO reward hook); a per-call wall-clock limit is left to the caller.
+"""
+
+from __future__ import annotations
+
+from openrlhf_weakness.assess.base import Assessment, Item, PerItemAssessor
+
+
+def answers_match(reference: str, response: str) -> tuple[bool, str]:
+    from math_verify import parse, verify
+
+    gold = parse(_as_math(str(reference)), parsing_timeout=None)
+    if not gold:
+        raise ValueError(f"reference {str(reference)[:80]!r} has no parseable answer")
+    pred = parse(str(response), parsing_timeout=None)
+    if not pred:
+        return False, "no final answer found in the response"
+    ok = verify(gold, pred, timeout_seconds=None)
+    return ok, f"expected {gold[-1]}, got {pred[-1]}"
+
+
+def _as_math(reference: str) -> str:
+    """A bare reference such as ``3/4`` or ``x^2`` is wrapped in ``$...$`` so LaTeX parsing sees it as math."""
+    text = reference.strip()
+    if "\\boxed" in text or "$" in text or "\\(" in text:
+        return text
+    return f"${text}$"
+
+
+class MathAnswerAssessor(PerItemAssessor):
+    def __init__(self, num_workers: int = 1):
+        self.num_workers = num_workers
+
+    def assess(self, item: Item) -> Assessment:
+        ok, why = answers_match(item.reference, item.response)
+        return Assessment(5 if ok else 1, ("correct: " if ok else "wrong: ") + why)

@@ -1,0 +1,51 @@
+"""The ``--gen.*`` flags: which backend, which model, how to sample, and where answers are cached."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from openrlhf_weakness.config import flag
+
+
+@dataclass
+class GenerationConfig:
+    """Generation (answering prompts with a model)."""
+
+    backend: str = flag("hf", "hf (transformers), vllm (engines on Ray), openai (OpenAI-compatible HTTP server)",
+                        choices=["hf", "vllm", "openai"])  # fmt: skip
+    model: str | None = flag(None, "model path or name (for openai: the name the server knows)")
+    max_new_tokens: int = flag(512, "new tokens per answer (APT's code: 512)")
+    temperature: float = flag(0.0, "0 means greedy")
+    top_p: float = flag(1.0, "nucleus sampling")
+    n: int = flag(1, "answers per prompt")
+    seed: int = flag(42, "sampling seed")
+    chat_template_enable: bool = flag(False, "wrap plain-string prompts as a user message in the chat template")
+    batch_size: int = flag(8, "hf: prompts per forward batch")
+    dtype: str = flag("auto", "hf: torch dtype (auto, bfloat16, float16, float32)")
+    tensor_parallel_size: int = flag(1, "vllm: GPUs per engine")
+    num_engines: int = flag(1, "vllm: engines (Ray actors) that split the prompts")
+    gpu_memory_utilization: float = flag(0.9, "vllm: fraction of GPU memory per engine")
+    base_url: str = flag("http://127.0.0.1:8000/v1", "openai: server base URL")
+    api_key_env: str = flag("OPENAI_API_KEY", "openai: environment variable holding the API key (may be unset)")
+    max_in_flight: int = flag(16, "openai: requests in flight at once")
+    timeout: float = flag(120.0, "openai: seconds per request before it counts as failed and is retried")
+    max_retries: int = flag(5, "openai: retries on 429, 5xx, timeouts and malformed replies")
+    retry_backoff: float = flag(1.0, "openai: first retry delay in seconds, doubled each retry (with jitter)")
+    cache_dir: str = flag(".cache/generations", "on-disk response cache (keyed by model, prompt and sampling)")
+    no_cache_enable: bool = flag(False, "do not read or write the response cache")
+
+
+@dataclass(frozen=True)
+class SamplingParams:
+    max_new_tokens: int = 512
+    temperature: float = 0.0
+    top_p: float = 1.0
+    n: int = 1
+    seed: int = 42
+
+    @classmethod
+    def from_config(cls, cfg: GenerationConfig) -> "SamplingParams":
+        return cls(cfg.max_new_tokens, cfg.temperature, cfg.top_p, cfg.n, cfg.seed)
+
+    def as_dict(self) -> dict:
+        return asdict(self)

@@ -1,0 +1,129 @@
+"""Any OpenAI-compatible chat server (vLLM serve, SGLang, a hosted API): bounded requests in flight, per-request
+timeouts, retries with exponential backoff on 429/5xx/timeouts/malformed replies, and an immediate clear error on 4xx.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import random
+
+from openrlhf_weakness.backends.base import OnResult, Prompt, as_messages
+from openrlhf_weakness.backends.config import GenerationConfig, SamplingParams
+
+
+class OpenAIClientError(RuntimeError):
+    """The server refused the request (4xx other than 429): retrying would not help."""
+
+
+class OpenAIRetriesExhausted(RuntimeError):
+    """A request kept failing (429/5xx/timeout/malformed reply) after every retry."""
+
+
+class OpenAIBackend:
+    def __init__(
+        self,
+        base_url: str,
+        model: str,
+        api_key: str | None = None,
+        max_in_flight: int = 16,
+        timeout: float = 120.0,
+        max_retries: int = 5,
+        retry_backoff: float = 1.0,
+    ):
+        self.url = base_url.rstrip("/") + "/chat/completions"
+        self.model, self.model_id = model, f"openai:{base_url.rstrip('/')}:{model}"
+        self.api_key, self.max_in_flight, self.timeout = api_key, max_in_flight, timeout
+        self.max_retries, self.retry_backoff = max_retries, retry_backoff
+        self.retries = 0  # retried requests in the last generate() call, for reports and tests
+
+    @classmethod
+    def from_config(cls, cfg: GenerationConfig) -> "OpenAIBackend":
+        return cls(cfg.base_url, cfg.model, os.environ.get(cfg.api_key_env), cfg.max_in_flight, cfg.timeout,
+                   cfg.max_retries, cfg.retry_backoff)  # fmt: skip
+
+    def generate(self, prompts: list[Prompt], params: SamplingParams, on_result: OnResult) -> None:
+        asyncio.run(self._generate(prompts, params, on_result))
+
+    async def _generate(self, prompts, params, on_result) -> None:
+        import aiohttp
+
+        self.retries = 0
+        limit = asyncio.Semaphore(self.max_in_flight)
+        headers = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
+        connector = aiohttp.TCPConnector(limit=self.max_in_flight)
+        async with aiohttp.ClientSession(connector=connector, headers=headers) as session:
+
+            async def one(i: int) -> None:
+                async with limit:
+                    on_result(i, await self._request(session, prompts[i], params))
+
+            tasks = [asyncio.create_task(one(i)) for i in range(len(prompts))]
+            try:
+                await asyncio.gather(*tasks)
+            finally:
+                for task in tasks:
+                    task.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
+
+    def _body(self, prompt: Prompt, params: SamplingParams) -> dict:
+        return {
+            "model": self.model,
+            "messages": as_messages(prompt),
+            "max_tokens": params.max_new_tokens,
+            "temperature": params.temperature,
+            "top_p": params.top_p,
+            "n": params.n,
+            "seed": params.seed,
+        }
+
+    async def _request(self, session, prompt: Prompt, params: SamplingParams) -> list[str]:
+        import aiohttp
+
+        body, problem, retry_after = self._body(prompt, params), "", None
+        for attempt in range(self.max_retries + 1):
+            if attempt:
+                self.retries += 1
+                delay = self.retry_backoff * 2 ** (attempt - 1) * (0.5 + random.random() / 2)
+                await asyncio.sleep(min(delay, 30.0) if retry_after is None else retry_after)
+            retry_after = None
+            try:
+                timeout = aiohttp.ClientTimeout(total=self.timeout)
+                async with session.post(self.url, json=body, timeout=timeout) as resp:
+                    text = await resp.text(errors="replace")
+                    if resp.status == 200:
+                        answers = _parse_choices(text, params.n)
+                        if answers is not None:
+                            return answers
+                        problem = f"malformed reply: {text[:200]!r}"
+                    elif resp.status == 429 or resp.status >= 500:
+                        problem = f"HTTP {resp.status}: {text[:200]}"
+                        retry_after = _retry_after(resp.headers.get("Retry-After"))
+                    else:
+                        raise OpenAIClientError(
+                            f"{self.url} refused the request with HTTP {resp.status}: {text[:500]}"
+                        )
+            except (aiohttp.ClientError, asyncio.TimeoutError) as err:
+                problem = f"{type(err).__name__}: {err}" if str(err) else type(err).__name__
+        raise OpenAIRetriesExhausted(f"{self.url}: still failing after {self.max_retries} retries ({problem})")
+
+
+def _retry_after(value: str | None) -> float | None:
+    try:
+        return min(float(value), 60.0) if value is not None else None
+    except ValueError:
+        return None
+
+
+def _parse_choices(text: str, n: int) -> list[str] | None:
+    """The ``n`` answer texts of a chat-completions reply, or None when the reply is not one."""
+    try:
+        data = json.loads(text)
+        choices = sorted(data["choices"], key=lambda c: c.get("index", 0))
+        answers = [c["message"]["content"] for c in choices]
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return None
+    if len(answers) != n or not all(isinstance(a, str) for a in answers):
+        return None
+    return answers

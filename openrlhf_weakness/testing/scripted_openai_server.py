@@ -1,0 +1,89 @@
+"""A real OpenAI-compatible HTTP server on 127.0.0.1 with scripted faults, for tests and benchmarks.
+
+Each request's last user message picks its behaviour: ``fail429:k:`` / ``fail500:k:`` / ``malformed:k:`` /
+``hang:k:`` fail the first k requests for that message, ``reject400`` always answers 400; otherwise the answer is
+``echo: <message>`` (or whatever ``answer_fn`` returns), after ``latency`` seconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import threading
+from collections import Counter
+from typing import Callable
+
+FAULT = re.compile(r"^(fail429|fail500|malformed|hang):(\d+):")
+
+
+class ScriptedOpenAIServer:
+    def __init__(self, latency: float = 0.0, answer_fn: Callable[[str], str] | None = None, hang_seconds: float = 30):
+        self.latency, self.answer_fn, self.hang_seconds = latency, answer_fn, hang_seconds
+        self.seen: Counter = Counter()
+        self.requests = 0
+        self.max_concurrent = 0
+        self._active = 0
+        self._loop = asyncio.new_event_loop()
+        self._started = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self.port: int | None = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    def __enter__(self) -> "ScriptedOpenAIServer":
+        self._thread.start()
+        self._started.wait(10)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+
+    def _serve(self) -> None:
+        from aiohttp import web
+
+        asyncio.set_event_loop(self._loop)
+        app = web.Application()
+        app.router.add_post("/v1/chat/completions", self._chat)
+        runner = web.AppRunner(app)
+        self._loop.run_until_complete(runner.setup())
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        self._loop.run_until_complete(site.start())
+        self.port = site._server.sockets[0].getsockname()[1]
+        self._started.set()
+        self._loop.run_forever()
+        self._loop.run_until_complete(runner.cleanup())
+
+    async def _chat(self, request):
+        from aiohttp import web
+
+        body = await request.json()
+        message = body["messages"][-1]["content"]
+        self.requests += 1
+        self.seen[message] += 1
+        self._active += 1
+        self.max_concurrent = max(self.max_concurrent, self._active)
+        try:
+            if self.latency:
+                await asyncio.sleep(self.latency)
+            if message.startswith("reject400"):
+                return web.json_response({"error": {"message": "bad request: scripted"}}, status=400)
+            fault = FAULT.match(message)
+            if fault and self.seen[message] <= int(fault.group(2)):
+                kind = fault.group(1)
+                if kind == "fail429":
+                    return web.json_response({"error": "rate limited"}, status=429, headers={"Retry-After": "0"})
+                if kind == "fail500":
+                    return web.json_response({"error": "server error"}, status=500)
+                if kind == "malformed":
+                    return web.Response(text='{"choices": [ {"mess', content_type="application/json")
+                await asyncio.sleep(self.hang_seconds)
+            answer = self.answer_fn(message) if self.answer_fn else f"echo: {message}"
+            n = body.get("n", 1)
+            choices = [{"index": i, "message": {"role": "assistant", "content": answer}} for i in range(n)]
+            return web.Response(text=json.dumps({"choices": choices}), content_type="application/json")
+        finally:
+            self._active -= 1
