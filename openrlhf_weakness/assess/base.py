@@ -47,12 +47,12 @@ class PerItemAssessor:
             return list(pool.map(self._safe, items))
 
 
-def score_to_1_5(value: float) -> int:
-    """Map a user score to 1..5: values in [0, 1] scale linearly (0 -> 1, 1 -> 5); values in [1, 5] round."""
+def score_to_1_5(value: float, scale: str = "unit") -> int:
+    """Map a user score to 1..5. ``unit``: [0, 1] scales linearly (0 -> 1, 0.5 -> 3, 1 -> 5), as rewards usually are;
+    ``five``: the score is already on 1..5 and is rounded half up."""
     if not isinstance(value, (int, float)) or isinstance(value, bool) or value != value:
         raise ValueError(f"score must be a number, got {value!r}")
-    if 0 <= value <= 1:
-        return int(round(1 + 4 * value))
-    if 1 < value <= 5:
-        return int(round(value))
-    raise ValueError(f"score must lie in [0, 1] or [1, 5], got {value}")
+    low, high = (0, 1) if scale == "unit" else (1, 5)
+    if not low <= value <= high:
+        raise ValueError(f"score must lie in [{low}, {high}] (--assess.function_scale {scale}), got {value}")
+    return int(1 + 4 * value + 0.5) if scale == "unit" else int(value + 0.5)

@@ -18,6 +18,8 @@ class AssessConfig:
     code_timeout: float = flag(10.0, "code: seconds per program")
     code_memory_mb: int = flag(1024, "code: address-space limit per program")
     function_path: str | None = flag(None, "function: Python file defining score(prompt, response, reference)")
+    function_scale: str = flag("unit", "function: unit ([0, 1] -> 1..5 linearly) or five (already 1..5)",
+                                choices=["unit", "five"])  # fmt: skip
     judge_rubric: str = flag("general", "judge: general, math, code, or a JSON file with criteria and five levels")
     skip_bad_rows_enable: bool = flag(False, "count and skip input rows with missing keys instead of stopping")
 
@@ -37,7 +39,7 @@ def make_assessor(cfg: AssessConfig, gen=None):
 
         if not cfg.function_path:
             raise ValueError("--assess.assessor function needs --assess.function_path")
-        return FunctionAssessor(cfg.function_path, cfg.num_workers)
+        return FunctionAssessor(cfg.function_path, cfg.num_workers, cfg.function_scale)
     if cfg.assessor == "judge":
         from openrlhf_weakness.assess.judge import JudgeAssessor, load_rubric
         from openrlhf_weakness.backends.cache import ResponseCache

@@ -22,11 +22,11 @@ def load_score_function(path: str):
 
 
 class FunctionAssessor(PerItemAssessor):
-    """Scores in [0, 1] map linearly to 1..5 (0 -> 1, 1 -> 5); scores already in [1, 5] are rounded."""
+    """Scores map to 1..5 by ``scale`` (see :func:`score_to_1_5`); a score out of range is a counted error."""
 
-    def __init__(self, path: str, num_workers: int = 1):
-        self.fn, self.num_workers = load_score_function(path), num_workers
+    def __init__(self, path: str, num_workers: int = 1, scale: str = "unit"):
+        self.fn, self.num_workers, self.scale = load_score_function(path), num_workers, scale
 
     def assess(self, item: Item) -> Assessment:
         value = self.fn(item.prompt, item.response, item.reference)
-        return Assessment(score_to_1_5(value), f"score({value})")
+        return Assessment(score_to_1_5(value, self.scale), f"score({value})")

@@ -1,0 +1,101 @@
+"""The generate and assess CLIs: JSON Lines in and out, cache reuse, summaries, and bad input."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from openrlhf_weakness.cli import assess, generate
+from openrlhf_weakness.io import write_jsonl
+from openrlhf_weakness.testing.scripted_openai_server import ScriptedOpenAIServer
+
+
+def _read(path):
+    return [json.loads(line) for line in open(path)]
+
+
+def test_generate_with_hf_then_rerun_comes_from_the_cache(tiny_model, tmp_path, capsys):
+    rows = [{"question": f"What is {i} plus 1?", "datasource": "add"} for i in range(5)]
+    write_jsonl(tmp_path / "in.jsonl", rows)
+    argv = ["--data.dataset", str(tmp_path / "in.jsonl"), "--data.output", str(tmp_path / "out.jsonl"),
+            "--data.input_key", "question", "--gen.model", str(tiny_model), "--gen.max_new_tokens", "6",
+            "--gen.chat_template_enable", "--gen.cache_dir", str(tmp_path / "cache")]  # fmt: skip
+    assert generate.main(argv) == 0
+    first = _read(tmp_path / "out.jsonl")
+    assert [r["question"] for r in first] == [r["question"] for r in rows]
+    assert all(isinstance(r["response"], str) and r["datasource"] == "add" for r in first)
+    assert "5 prompts answered (0 from cache)" in capsys.readouterr().out
+    assert generate.main(argv) == 0
+    assert "5 prompts answered (5 from cache)" in capsys.readouterr().out
+    assert _read(tmp_path / "out.jsonl") == first
+
+
+def test_generate_through_openai_with_n_answers(tmp_path):
+    write_jsonl(tmp_path / "in.jsonl", [{"prompt": "hi"}, {"prompt": [{"role": "user", "content": "yo"}]}])
+    with ScriptedOpenAIServer() as server:
+        generate.main(["--data.dataset", str(tmp_path / "in.jsonl"), "--data.output", str(tmp_path / "out.jsonl"),
+                       "--gen.backend", "openai", "--gen.base_url", server.base_url, "--gen.model", "m",
+                       "--gen.n", "2", "--gen.no_cache_enable"])  # fmt: skip
+    out = _read(tmp_path / "out.jsonl")
+    assert out[0]["response"] == "echo: hi" and out[1]["responses"] == ["echo: yo", "echo: yo"]
+
+
+def _assess_argv(tmp_path, *extra):
+    return ["--data.dataset", str(tmp_path / "in.jsonl"), "--data.output", str(tmp_path / "out.jsonl"), *extra]
+
+
+def test_assess_math_writes_scores_and_a_summary_by_datasource(tmp_path, capsys):
+    rows = [
+        {"prompt": "1+1", "response": "\\boxed{2}", "reference": "2", "datasource": "add"},
+        {"prompt": "2+2", "response": "5", "reference": "4", "datasource": "add"},
+        {"prompt": "3*3", "response": "9", "reference": "9", "datasource": "mul"},
+        {"prompt": "3*4", "response": "", "reference": "12", "datasource": "mul"},
+    ]
+    write_jsonl(tmp_path / "in.jsonl", rows)
+    assert assess.main(_assess_argv(tmp_path)) == 0
+    out = _read(tmp_path / "out.jsonl")
+    assert [r["score"] for r in out] == [5, 1, 5, 1] and [r["bad"] for r in out] == [False, True, False, True]
+    summary = json.loads((tmp_path / "out.jsonl.summary.json").read_text())
+    assert summary["bad_rate"] == 0.5 and summary["histogram"] == {"1": 2, "2": 0, "3": 0, "4": 0, "5": 2}
+    assert summary["by_datasource"]["add"]["bad"] == 1 and summary["empty_responses"] == 1
+    printed = capsys.readouterr().out
+    assert "add" in printed and "mul" in printed and "50.0%" in printed
+
+
+def test_assess_bad_below_flag_changes_what_is_bad(tmp_path):
+    path = tmp_path / "s.py"
+    path.write_text("def score(p, r, ref):\n    return float(r)\n")
+    write_jsonl(tmp_path / "in.jsonl", [{"prompt": "p", "response": r, "reference": "x"} for r in ("2", "3", "1")])
+    assess.main(_assess_argv(tmp_path, "--assess.assessor", "function", "--assess.function_path", str(path),
+                             "--assess.function_scale", "five", "--assess.bad_below", "2"))  # fmt: skip
+    assert [r["bad"] for r in _read(tmp_path / "out.jsonl")] == [False, False, True]
+
+
+def test_assess_missing_key_names_file_line_key_or_is_a_counted_skip(tmp_path, capsys):
+    rows = [{"prompt": "1+1", "response": "2", "reference": "2"}, {"prompt": "2+2", "response": "4"}]
+    write_jsonl(tmp_path / "in.jsonl", rows)
+    with pytest.raises(SystemExit, match=r"in.jsonl, line 2, key 'reference': missing"):
+        assess.main(_assess_argv(tmp_path))
+    assert not (tmp_path / "out.jsonl").exists()
+    assert assess.main(_assess_argv(tmp_path, "--assess.skip_bad_rows_enable")) == 0
+    assert len(_read(tmp_path / "out.jsonl")) == 1
+    assert "input rows skipped: 1" in capsys.readouterr().out
+
+
+def test_assess_non_utf8_line_is_named(tmp_path):
+    good = json.dumps({"prompt": "1+1", "response": "2", "reference": "2"}).encode()
+    (tmp_path / "in.jsonl").write_bytes(good + b"\n" + b'{"prompt": "\xff\xfe"}\n' + good + b"\n")
+    with pytest.raises(SystemExit, match=r"line 2: not UTF-8"):
+        assess.main(_assess_argv(tmp_path))
+    assert assess.main(_assess_argv(tmp_path, "--assess.skip_bad_rows_enable")) == 0
+    assert len(_read(tmp_path / "out.jsonl")) == 2
+
+
+def test_assess_judge_garbage_is_a_counted_skip(tmp_path):
+    write_jsonl(tmp_path / "in.jsonl", [{"prompt": "q", "response": "a", "reference": "a"}] * 2)
+    with ScriptedOpenAIServer(answer_fn=lambda m: "no verdict") as server:
+        assess.main(_assess_argv(tmp_path, "--assess.assessor", "judge", "--gen.backend", "openai",
+                                 "--gen.base_url", server.base_url, "--gen.model", "judge", "--gen.no_cache_enable"))  # fmt: skip
+    summary = json.loads((tmp_path / "out.jsonl.summary.json").read_text())
+    assert summary["skipped"] == 2 and summary["scored"] == 0
