@@ -12,6 +12,8 @@ import random
 from openrlhf_weakness.backends.base import OnResult, Prompt, as_messages
 from openrlhf_weakness.backends.config import GenerationConfig, SamplingParams
 
+JSON_HEADERS = {"Content-Type": "application/json"}
+
 
 class OpenAIClientError(RuntimeError):
     """The server refused the request (4xx other than 429): retrying would not help."""
@@ -81,7 +83,8 @@ class OpenAIBackend:
     async def _request(self, session, prompt: Prompt, params: SamplingParams) -> list[str]:
         import aiohttp
 
-        body, problem, retry_after = self._body(prompt, params), "", None
+        body, problem, retry_after = json.dumps(self._body(prompt, params)).encode(), "", None
+        timeout = aiohttp.ClientTimeout(total=self.timeout)
         for attempt in range(self.max_retries + 1):
             if attempt:
                 self.retries += 1
@@ -89,15 +92,16 @@ class OpenAIBackend:
                 await asyncio.sleep(min(delay, 30.0) if retry_after is None else retry_after)
             retry_after = None
             try:
-                timeout = aiohttp.ClientTimeout(total=self.timeout)
-                async with session.post(self.url, json=body, timeout=timeout) as resp:
-                    text = await resp.text(errors="replace")
+                async with session.post(self.url, data=body, headers=JSON_HEADERS, timeout=timeout) as resp:
+                    raw = await resp.read()
                     if resp.status == 200:
-                        answers = _parse_choices(text, params.n)
+                        answers = _parse_choices(raw, params.n)
                         if answers is not None:
                             return answers
-                        problem = f"malformed reply: {text[:200]!r}"
-                    elif resp.status == 429 or resp.status >= 500:
+                        problem = f"malformed reply: {raw[:200]!r}"
+                        continue
+                    text = raw.decode("utf-8", errors="replace")
+                    if resp.status == 429 or resp.status >= 500:
                         problem = f"HTTP {resp.status}: {text[:200]}"
                         retry_after = _retry_after(resp.headers.get("Retry-After"))
                     else:
@@ -116,7 +120,7 @@ def _retry_after(value: str | None) -> float | None:
         return None
 
 
-def _parse_choices(text: str, n: int) -> list[str] | None:
+def _parse_choices(text: str | bytes, n: int) -> list[str] | None:
     """The ``n`` answer texts of a chat-completions reply, or None when the reply is not one."""
     try:
         data = json.loads(text)

@@ -87,3 +87,21 @@ class ScriptedOpenAIServer:
             return web.Response(text=json.dumps({"choices": choices}), content_type="application/json")
         finally:
             self._active -= 1
+
+
+def main() -> None:
+    """Serve in the foreground (benchmarks run it in its own process): prints ``port N`` once listening."""
+    import argparse
+    import time
+
+    parser = argparse.ArgumentParser(description="Scripted OpenAI-compatible server on 127.0.0.1")
+    parser.add_argument("--latency", type=float, default=0.0)
+    args = parser.parse_args()
+    with ScriptedOpenAIServer(latency=args.latency) as server:
+        print(f"port {server.port}", flush=True)
+        while True:
+            time.sleep(3600)
+
+
+if __name__ == "__main__":
+    main()
