@@ -1,0 +1,71 @@
+"""APT's preference pairs from bad cases and retrieved similar cases, in the format ``cli.train_apt`` (and OpenRLHF's
+``RewardDataset``) reads: prompt / chosen / rejected, plus provenance (source, score, tags, retrieved_for,
+iteration) and a weight. Rows without ``rejected`` train the SFT term only."""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from dataclasses import dataclass
+
+from openrlhf_weakness.config import flag
+
+
+@dataclass
+class PairsConfig:
+    """Pair building."""
+
+    similar_rejected: str = flag("self", "similar case's rejected answer: self (the model's own answer, APT's paper) "
+                                 "or other_reference (another retrieved item's reference, APT's released scripts)",
+                                 choices=["self", "other_reference"])  # fmt: skip
+    similar_good: str = flag("keep_sft", "a similar case the model already answers well: keep_sft (SFT-only row) or "
+                             "drop", choices=["keep_sft", "drop"])  # fmt: skip
+    bad_below: int = flag(4, "a similar case's answer is bad when its score is below this")
+    bad_weight: float = flag(1.0, "weight of rows built from bad cases")
+    similar_weight: float = flag(1.0, "weight of rows built from similar cases")
+    iteration: int = flag(0, "iteration number written into every row")
+    seed: int = flag(0, "seed for other_reference choices")
+
+
+def _as_chat(text, role: str):
+    return text if isinstance(text, list) else [{"role": role, "content": text}]
+
+
+def build_pairs(
+    bad: list[dict], similar: list[dict], cfg: PairsConfig, keys: dict[str, str], chat: bool = False
+) -> tuple[list[dict], Counter]:
+    """``keys`` maps prompt, reference, response, score to the input rows' key names."""
+    p, ref, resp, score = keys["prompt"], keys["reference"], keys["response"], keys["score"]
+    rng = random.Random(cfg.seed)
+    counts: Counter = Counter()
+    rows = []
+
+    def emit(row_in: dict, source: str, rejected, weight: float, extra: dict) -> None:
+        row = {
+            "prompt": _as_chat(row_in[p], "user") if chat else row_in[p],
+            "chosen": _as_chat(row_in[ref], "assistant") if chat else row_in[ref],
+        }
+        if rejected is not None:
+            row["rejected"] = _as_chat(rejected, "assistant") if chat else rejected
+        row.update(source=source, score=row_in.get(score), weight=weight, iteration=cfg.iteration, **extra)
+        rows.append(row)
+        counts[f"{source}_{'pair' if rejected is not None else 'sft_only'}"] += 1
+
+    for row in bad:
+        emit(row, "bad", row[resp], cfg.bad_weight, {"tags": row.get("tags", []), "datasource": row.get("datasource")})
+    for i, row in enumerate(similar):
+        extra = {"tags": row.get("tags", []), "retrieved_for": row.get("retrieved_for", []),
+                 "datasource": row.get("datasource")}  # fmt: skip
+        if cfg.similar_rejected == "other_reference":
+            others = [j for j in range(len(similar)) if str(similar[j][ref]) != str(row[ref])]
+            if not others:
+                counts["similar_dropped_no_other_reference"] += 1
+                continue
+            emit(row, "similar", similar[rng.choice(others)][ref], cfg.similar_weight, extra)
+        elif row.get(score) is not None and row[score] < cfg.bad_below:
+            emit(row, "similar", row[resp], cfg.similar_weight, extra)
+        elif cfg.similar_good == "keep_sft":
+            emit(row, "similar", None, cfg.similar_weight, extra)
+        else:
+            counts["similar_dropped_answered_well"] += 1
+    return rows, counts
