@@ -30,9 +30,10 @@ class Selection:
 
 
 def tag_quotas(bad_tags: list[list[str]], scale: float) -> dict[str, int]:
+    """APT's quota per tag over the tagged bad cases (untagged ones are served by plain similarity)."""
     counts = Counter(t for tags in bad_tags for t in tags)
-    total = sum(counts.values())
-    return {t: max(1, math.ceil(c / total * len(bad_tags) * scale)) for t, c in counts.items()} if total else {}
+    total, tagged = sum(counts.values()), sum(1 for tags in bad_tags if tags)
+    return {t: max(1, math.ceil(c / total * tagged * scale)) for t, c in counts.items()} if total else {}
 
 
 def mmr(query: np.ndarray, cand_vectors: np.ndarray, cand_scores: np.ndarray, k: int, lam: float) -> list[int]:
