@@ -127,3 +127,37 @@ def test_tag_normalisation_field_and_llm_parsing():
     ]
     assert parse_llm_tags('["geometry", "Geometry"]') == ["geometry"]
     assert parse_llm_tags("algebra, word problems") == ["algebra", "word problems"]
+
+
+def test_llm_tagger_through_a_real_http_server():
+    from openrlhf_weakness.backends.config import SamplingParams
+    from openrlhf_weakness.backends.openai_compat import OpenAIBackend
+    from openrlhf_weakness.retrieve.tags import llm_tags
+    from openrlhf_weakness.testing.scripted_openai_server import ScriptedOpenAIServer
+
+    def tagger(message: str) -> str:
+        if "plus" in message:
+            return '[{"tag": "Arithmetic", "explanation": "sum"}, {"tag": "addition"}]'
+        return "no json here, just words"
+
+    with ScriptedOpenAIServer(answer_fn=tagger) as server:
+        tags = llm_tags(["What is 2 plus 2?", "Tell me a story"], OpenAIBackend(server.base_url, "tagger"),
+                        SamplingParams(max_new_tokens=64))  # fmt: skip
+    assert tags[0] == ["addition", "arithmetic"]
+    assert tags[1] == ["just words", "no json here"]  # no JSON list: comma-separated fall-back, never a crash
+
+
+def test_kmeans_tags_put_planted_clusters_together():
+    from openrlhf_weakness.retrieve.tags import kmeans_tags
+
+    rng = np.random.default_rng(0)
+    centres = rng.standard_normal((4, 16))
+    labels = np.repeat(np.arange(4), 50)
+    pool = centres[labels] + 0.05 * rng.standard_normal((200, 16))
+    pool = (pool / np.linalg.norm(pool, axis=1, keepdims=True)).astype(np.float32)
+    pool_tags, query_tags = kmeans_tags(pool, pool[::50], k=4)
+    for cluster in range(4):
+        assert len({pool_tags[i][0] for i in np.flatnonzero(labels == cluster)}) == 1
+    assert len({t[0] for t in pool_tags}) == 4 and [t[0] for t in query_tags] == [
+        pool_tags[i][0] for i in range(0, 200, 50)
+    ]
