@@ -15,10 +15,10 @@ import pytest
 RECIPES = Path(__file__).resolve().parent.parent / "recipes"
 
 
-def recipe_command(path: Path) -> list[str]:
-    """The ``training_commands`` here-document of an OpenRLHF-style recipe, variables replaced by placeholders."""
+def recipe_command(path: Path, name: str = "training_commands") -> list[str]:
+    """A here-document command of an OpenRLHF-style recipe, variables replaced by placeholders."""
     text = path.read_text()
-    body = re.search(r"training_commands <<EOF[^\n]*\n(.*?)\nEOF", text, re.S).group(1)
+    body = re.search(rf"{name} <<EOF[^\n]*\n(.*?)\nEOF", text, re.S).group(1)
     body = re.sub(r"\$\{?(\w+)\}?", r"/placeholder/\1", body.replace("\\\n", " "))
     return shlex.split(body)
 
@@ -45,3 +45,46 @@ def test_cpu_recipe_runs_and_trains(tmp_path):
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
     summary = json.loads((tmp_path / "work" / "out" / "apt_summary.json").read_text())
     assert summary["steps"] == 16 and summary["last"]["margin"] > summary["first"]["margin"]
+
+
+def openrlhf_source_flags(module: str) -> set[str]:
+    """Flags declared in an OpenRLHF CLI's source (read, not imported: train_ppo_ray needs vLLM to import)."""
+    import importlib.util
+
+    source = Path(importlib.util.find_spec(module).origin).read_text()
+    flags = set(re.findall(r'add_argument\(\s*"(--[\w.]+)"', source))
+    for template in re.findall(r'add_argument\(\s*f"(--\{prefix\}[\w.]+)"', source):
+        flags |= {template.replace("{prefix}", p) for p in ("actor", "critic")}
+    return flags
+
+
+@pytest.mark.parametrize("recipe", sorted(p.name for p in RECIPES.glob("*.sh")))
+def test_recipes_pass_bash_syntax_check(recipe):
+    assert subprocess.run(["bash", "-n", str(RECIPES / recipe)]).returncode == 0
+
+
+def test_apt_then_grpo_flags_exist_in_openrlhf_and_the_hook_path_exists():
+    from openrlhf_weakness import openrlhf_cli, patches
+    from openrlhf_weakness.cli import train_apt
+
+    module, *argv = recipe_command(RECIPES / "apt_then_grpo.sh", "apt_commands")
+    assert module == "openrlhf_weakness.cli.train_apt"
+    _, rest = train_apt._apt_parser().parse_known_args(argv)
+    patches.apply()
+    openrlhf_cli.parse_args(train_apt.OPENRLHF_MODULE, rest)
+
+    module, *argv = recipe_command(RECIPES / "apt_then_grpo.sh", "grpo_commands")
+    assert module == "openrlhf.cli.train_ppo_ray"
+    known = openrlhf_source_flags(module)
+    assert {"--reward.remote_url", "--actor.adam.lr", "--algo.advantage.estimator"} <= known
+    used = [a for a in argv if a.startswith("--")]
+    assert not [f for f in used if f not in known]
+    assert argv[argv.index("--algo.advantage.estimator") + 1] == "group_norm"
+    assert (
+        argv[argv.index("--rollout.n_samples_per_prompt") + 1] == "4"
+        and argv[argv.index("--algo.kl.init_coef") + 1] == "0"
+    )
+    hook = subprocess.run(
+        [sys.executable, "-m", "openrlhf_weakness.cli.reward_hook_path"], capture_output=True, text=True
+    )
+    assert Path(hook.stdout.strip()).is_file() and "reward_hook_path" in (RECIPES / "apt_then_grpo.sh").read_text()

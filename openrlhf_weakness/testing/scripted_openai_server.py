@@ -10,9 +10,10 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-import threading
 from collections import Counter
 from typing import Callable
+
+from openrlhf_weakness.testing.app_thread import AppThread
 
 FAULT = re.compile(r"^(fail429|fail500|malformed|hang):(\d+):")
 
@@ -24,38 +25,29 @@ class ScriptedOpenAIServer:
         self.requests = 0
         self.max_concurrent = 0
         self._active = 0
-        self._loop = asyncio.new_event_loop()
-        self._started = threading.Event()
-        self._thread = threading.Thread(target=self._serve, daemon=True)
-        self.port: int | None = None
+        self._server = AppThread(self._app)
+
+    @property
+    def port(self) -> int | None:
+        return self._server.port
 
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/v1"
+        return f"{self._server.url}/v1"
 
     def __enter__(self) -> "ScriptedOpenAIServer":
-        self._thread.start()
-        self._started.wait(10)
+        self._server.__enter__()
         return self
 
     def __exit__(self, *exc) -> None:
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(10)
+        self._server.__exit__(*exc)
 
-    def _serve(self) -> None:
+    def _app(self):
         from aiohttp import web
 
-        asyncio.set_event_loop(self._loop)
         app = web.Application()
         app.router.add_post("/v1/chat/completions", self._chat)
-        runner = web.AppRunner(app)
-        self._loop.run_until_complete(runner.setup())
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        self._loop.run_until_complete(site.start())
-        self.port = site._server.sockets[0].getsockname()[1]
-        self._started.set()
-        self._loop.run_forever()
-        self._loop.run_until_complete(runner.cleanup())
+        return app
 
     async def _chat(self, request):
         from aiohttp import web

@@ -1,0 +1,93 @@
+"""Serve this project's assessors as an OpenRLHF reward endpoint (``--reward.remote_url http://host:port/get_reward``).
+
+    python -m openrlhf_weakness.cli.serve_assessor --serve.port 5000 --hook.assessor math --hook.ledger ledger.jsonl
+
+POST any path but /health with ``{"query": [...], "prompts": [...], "labels": [...]}`` -> ``{"rewards": [...],
+"scores": [...], "extra_logs": {...}}``. GET /health -> ``{"status": "ok", ...}``. Binds 127.0.0.1 unless told
+otherwise; bodies over ``--serve.max_body_mb`` get 413, malformed bodies 400, and the server keeps serving.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import time
+
+from openrlhf_weakness.config import add_flags, from_namespace
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from openrlhf_weakness.hooks.rewarder import RewardHookConfig
+
+    parser = argparse.ArgumentParser(prog="openrlhf_weakness.cli.serve_assessor", description=__doc__.splitlines()[0])
+    parser.add_argument("--serve.host", default="127.0.0.1", help="address to bind (0.0.0.0 exposes it)")
+    parser.add_argument("--serve.port", type=int, default=5000)
+    parser.add_argument("--serve.max_body_mb", type=float, default=16.0, help="largest request body accepted")
+    parser.add_argument("--serve.max_concurrent", type=int, default=16, help="requests assessed at once (rest wait)")
+    add_flags(parser, RewardHookConfig, "hook")
+    return parser
+
+
+def make_app(rewarder, max_body_mb: float = 16.0, max_concurrent: int = 16):
+    """The aiohttp application (tests and benchmarks start it on 127.0.0.1)."""
+    from aiohttp import web
+
+    limit = asyncio.Semaphore(max_concurrent)
+    counters = {"requests": 0, "bad_requests": 0, "samples": 0, "started": time.time()}
+
+    def bad(message: str):
+        counters["bad_requests"] += 1
+        return web.json_response({"error": message}, status=400)
+
+    async def health(request):
+        return web.json_response({"status": "ok", **counters, "assessor": rewarder.cfg.assessor})
+
+    async def reward(request):
+        counters["requests"] += 1
+        try:
+            body = json.loads((await request.read()).decode("utf-8"))
+        except web.HTTPRequestEntityTooLarge:
+            counters["bad_requests"] += 1
+            raise
+        except (UnicodeDecodeError, ValueError) as err:
+            return bad(f"body is not UTF-8 JSON: {err}")
+        if not isinstance(body, dict):
+            return bad("body must be a JSON object with query, prompts, labels")
+        queries = body.get("query", body.get("queries"))
+        prompts, labels = body.get("prompts"), body.get("labels")
+        if not isinstance(queries, list) or not all(isinstance(q, str) for q in queries):
+            return bad("'query' must be a list of strings")
+        for name, value in (("prompts", prompts), ("labels", labels)):
+            if value is not None and (not isinstance(value, list) or len(value) != len(queries)):
+                return bad(f"'{name}' must be a list as long as 'query' ({len(queries)})")
+        counters["samples"] += len(queries)
+        prompts = prompts if prompts is not None else [""] * len(queries)
+        labels = labels if labels is not None else [None] * len(queries)
+        async with limit:
+            out = await asyncio.to_thread(rewarder, queries, prompts, labels)
+        return web.json_response(out)
+
+    app = web.Application(client_max_size=int(max_body_mb * 2**20))
+    app.router.add_get("/health", health)
+    app.router.add_post("/{tail:.*}", reward)
+    return app
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from aiohttp import web
+
+    from openrlhf_weakness.hooks.rewarder import Rewarder, RewardHookConfig
+
+    cfg = from_namespace(RewardHookConfig, args, "hook")
+    app = make_app(Rewarder(cfg), getattr(args, "serve.max_body_mb"), getattr(args, "serve.max_concurrent"))
+    host, port = getattr(args, "serve.host"), getattr(args, "serve.port")
+    print(f"serve_assessor: {cfg.assessor} assessor on http://{host}:{port}/get_reward (health: /health)", flush=True)
+    web.run_app(app, host=host, port=port, print=None)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

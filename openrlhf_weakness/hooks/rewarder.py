@@ -1,0 +1,171 @@
+"""Turn this project's assessors into OpenRLHF rewards: ``(queries, prompts, labels) -> rewards, scores, extra_logs``.
+
+Never raises: an assessor error, a malformed label or a hang gives the configured fallback reward and is counted.
+Safe from many threads (OpenRLHF calls reward functions through ``asyncio.to_thread`` inside vLLM actors).
+Failures (score < bad_below) go to the weakness ledger when one is configured.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import threading
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass, field, fields
+
+from openrlhf_weakness.config import flag
+
+CONFIG_ENV = "ORW_REWARD_CONFIG"
+SPECIAL_TOKEN = re.compile(r"<\|[^|>]{1,40}\|>|</s>|<s>|<eos>|<pad>")
+
+
+@dataclass
+class RewardHookConfig:
+    """Reward hook and assessor server (environment ORW_REWARD_<FIELD> or a JSON file in ORW_REWARD_CONFIG)."""
+
+    assessor: str = flag("math", "math, code, judge or function", choices=["math", "code", "judge", "function"])
+    bad_below: int = flag(4, "a sample scoring below this is a failure (written to the ledger)")
+    fallback_reward: float = flag(0.0, "reward given when the assessor fails on a sample")
+    timeout: float = flag(30.0, "seconds one sample may take before it gets the fallback reward")
+    ledger: str | None = flag(None, "JSON Lines file that failures are appended to")
+    datasources: str = flag("", "comma-separated datasources (or skills) logged as acc_<name> in extra_logs")
+    window: int = flag(256, "recent samples per datasource behind each acc_<name>")
+    code_timeout: float = flag(10.0, "code: seconds per program")
+    function_path: str | None = flag(None, "function: Python file defining score(prompt, response, reference)")
+    judge_base_url: str = flag("http://127.0.0.1:8000/v1", "judge: OpenAI-compatible server")
+    judge_model: str | None = flag(None, "judge: model name on that server")
+    judge_rubric: str = flag("general", "judge: general, math, code or a JSON rubric file")
+    judge_timeout: float = flag(60.0, "judge: seconds per request")
+
+
+def load_hook_config(environ: dict | None = None) -> RewardHookConfig:
+    """Defaults, then a JSON file named by ORW_REWARD_CONFIG, then ORW_REWARD_<FIELD> variables."""
+    env = os.environ if environ is None else environ
+    values: dict = {}
+    if env.get(CONFIG_ENV):
+        with open(env[CONFIG_ENV]) as f:
+            values.update(json.load(f))
+    for f in fields(RewardHookConfig):
+        raw = env.get(f"ORW_REWARD_{f.name.upper()}")
+        if raw is not None:
+            kind = {"int": int, "float": float}.get(str(f.type).split(" ")[0], str)
+            values[f.name] = kind(raw)
+    unknown = set(values) - {f.name for f in fields(RewardHookConfig)}
+    if unknown:
+        raise ValueError(f"unknown reward hook settings {sorted(unknown)}")
+    return RewardHookConfig(**values)
+
+
+def split_response(query: str, prompt) -> str:
+    """The model's answer: the query (prompt + response, as OpenRLHF decodes it) minus the prompt and special tokens."""
+    text = str(query)
+    prompt_text = prompt if isinstance(prompt, str) else ""
+    if prompt_text and prompt_text in text:
+        text = text[text.rfind(prompt_text) + len(prompt_text) :]
+    return SPECIAL_TOKEN.sub("", text).strip()
+
+
+def parse_label(label) -> tuple[object, str]:
+    """(reference, datasource) from a label: a plain answer, or a dict / JSON object with answer|reference|label|tests
+    and optionally datasource|skill."""
+    if isinstance(label, str) and label.strip().startswith("{"):
+        try:
+            label = json.loads(label)
+        except ValueError:
+            pass
+    if isinstance(label, dict):
+        for key in ("answer", "reference", "label", "tests"):
+            if key in label:
+                return label[key], str(label.get("datasource") or label.get("skill") or "")
+        raise ValueError(f"label has none of answer/reference/label/tests: {sorted(label)}")
+    if isinstance(label, bool) or not isinstance(label, (str, int, float, list)):
+        raise ValueError(f"label of type {type(label).__name__} is not usable")
+    return (str(label) if isinstance(label, (int, float)) else label), ""
+
+
+@dataclass
+class _Stats:
+    recent: dict[str, deque] = field(default_factory=dict)
+    calls: int = 0
+    faults: int = 0
+
+
+class Rewarder:
+    def __init__(self, cfg: RewardHookConfig):
+        self.cfg = cfg
+        self.assessor = self._make_assessor(cfg)
+        self.datasources = [d.strip() for d in cfg.datasources.split(",") if d.strip()]
+        self._lock = threading.Lock()
+        self._stats = _Stats(recent={d: deque(maxlen=cfg.window) for d in self.datasources})
+        self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="orw-reward")
+
+    @staticmethod
+    def _make_assessor(cfg: RewardHookConfig):
+        from openrlhf_weakness.assess.config import AssessConfig, make_assessor
+        from openrlhf_weakness.backends.config import GenerationConfig
+
+        assess = AssessConfig(assessor=cfg.assessor, bad_below=cfg.bad_below, num_workers=1,
+                              code_timeout=cfg.code_timeout, function_path=cfg.function_path,
+                              judge_rubric=cfg.judge_rubric)  # fmt: skip
+        gen = GenerationConfig(backend="openai", model=cfg.judge_model, base_url=cfg.judge_base_url,
+                               timeout=cfg.judge_timeout, max_retries=1, max_new_tokens=512,
+                               no_cache_enable=True)  # fmt: skip
+        return make_assessor(assess, gen if cfg.assessor == "judge" else None)
+
+    def _score_one(self, item) -> tuple[int | None, str]:
+        result = self.assessor.assess_batch([item])[0]
+        return result.score, result.feedback
+
+    def __call__(self, queries, prompts, labels) -> dict:
+        from openrlhf_weakness.assess.base import Item
+
+        n = len(queries)
+        rewards, scores, faults, failures, sources = [], [], 0, [], []
+        for i in range(n):
+            score, datasource = None, ""
+            try:
+                prompt = prompts[i] if prompts is not None and i < len(prompts) else ""
+                reference, datasource = parse_label(labels[i] if labels is not None and i < len(labels) else None)
+                response = split_response(queries[i], prompt)
+                item = Item(prompt, response, reference)
+                score, feedback = self._pool.submit(self._score_one, item).result(timeout=self.cfg.timeout)
+            except FutureTimeout:
+                feedback = f"assessor took longer than {self.cfg.timeout} s"
+            except Exception as err:  # the hook must never raise into OpenRLHF
+                feedback = f"{type(err).__name__}: {err}"
+            if score is None:
+                faults += 1
+                rewards.append(float(self.cfg.fallback_reward))
+                scores.append(float(self.cfg.fallback_reward))
+            else:
+                rewards.append((score - 1) / 4)
+                scores.append((score - 1) / 4)
+            sources.append(datasource)
+            if score is not None and score < self.cfg.bad_below:
+                failures.append({"prompt": prompts[i] if prompts is not None and i < len(prompts) else None,
+                                 "response": response, "label": labels[i], "score": score,
+                                 "datasource": datasource, "feedback": feedback[:300]})  # fmt: skip
+        logs = self._update_stats(rewards, scores, faults, sources, n)
+        if failures and self.cfg.ledger:
+            try:
+                from openrlhf_weakness.hooks.ledger import append_failures
+
+                append_failures(self.cfg.ledger, failures)
+            except Exception:
+                logs["ledger_errors"] = 1.0
+        return {"rewards": rewards, "scores": scores, "extra_logs": logs}
+
+    def _update_stats(self, rewards, scores, faults, sources, n) -> dict:
+        with self._lock:
+            self._stats.calls += 1
+            self._stats.faults += faults
+            for source, reward in zip(sources, rewards):
+                if source in self._stats.recent:
+                    self._stats.recent[source].append(1.0 if reward >= 1.0 else 0.0)
+            logs = {"hook_faults": float(faults), "hook_fault_rate": faults / max(n, 1)}
+            for name, recent in self._stats.recent.items():
+                logs[f"acc_{name}"] = sum(recent) / len(recent) if recent else 0.0
+        return logs
