@@ -1,0 +1,57 @@
+"""The reward hook's own cost per sample with the math verifier, against calling the verifier directly.
+
+.venv/bin/python benchmarks/bench_reward_hook.py [--samples 400]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+PROMPT = "<|im_start|>user\nWhat is {a} plus {b}?<|im_end|>\n<|im_start|>assistant\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--samples", type=int, default=400)
+    parser.add_argument("--out", default="benchmarks/results/reward_hook.json")
+    opts = parser.parse_args()
+    from openrlhf_weakness.assess.math_answer import answers_match
+    from openrlhf_weakness.hooks.rewarder import Rewarder, RewardHookConfig
+
+    cases = []
+    for i in range(opts.samples):
+        a, b = i % 97, (7 * i) % 89
+        prompt = PROMPT.format(a=a, b=b)
+        answer = a + b if i % 3 else a + b + 1
+        cases.append(
+            (prompt + f"The sum is \\boxed{{{answer}}}<|im_end|>", prompt, str(a + b), f"\\boxed{{{answer}}}")
+        )
+    rewarder = Rewarder(RewardHookConfig(assessor="math", datasources="add"))
+    rewarder([cases[0][0]], [cases[0][1]], [cases[0][2]])  # warm-up (imports, sympy caches)
+    answers_match(cases[0][2], cases[0][3])
+
+    start = time.perf_counter()
+    direct = [answers_match(ref, response)[0] for _, _, ref, response in cases]
+    direct_s = time.perf_counter() - start
+    start = time.perf_counter()
+    hooked = [
+        rewarder([q], [p], [json.dumps({"answer": ref, "datasource": "add"})])["rewards"][0] for q, p, ref, _ in cases
+    ]
+    hook_s = time.perf_counter() - start
+    assert [1.0 if ok else 0.0 for ok in direct] == hooked
+    result = {"samples": opts.samples, "direct_ms_per_sample": direct_s / opts.samples * 1000,
+              "hook_ms_per_sample": hook_s / opts.samples * 1000, "overhead_ratio": hook_s / direct_s}  # fmt: skip
+    Path(opts.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(opts.out).write_text(json.dumps(result, indent=2) + "\n")
+    print(f"{opts.samples} samples, one per call (as OpenRLHF calls the hook)")
+    print(f"  verifier directly: {result['direct_ms_per_sample']:.2f} ms/sample")
+    print(
+        f"  through the hook:  {result['hook_ms_per_sample']:.2f} ms/sample; overhead ratio {result['overhead_ratio']:.2f}"
+    )
+
+
+if __name__ == "__main__":
+    main()
