@@ -149,3 +149,21 @@ def test_ledger_under_eight_concurrent_writer_processes(tmp_path):
     rows = [json.loads(line) for line in open(path)]  # every line parses: none interleaved
     assert len(rows) == 8000
     assert sorted((r["worker"], r["i"]) for r in rows) == [(w, i) for w in range(8) for i in range(1000)]
+
+
+def test_ledger_rows_become_pairs(tmp_path):
+    from openrlhf_weakness.cli import build_pairs
+
+    ledger = tmp_path / "ledger.jsonl"
+    rewarder = Rewarder(RewardHookConfig(assessor="math", ledger=str(ledger)))
+    rewarder(
+        [_query("It is 104"), _query("\\boxed{85}")],
+        [PROMPT] * 2,
+        [json.dumps({"answer": "85", "datasource": "add"})] * 2,
+    )
+    build_pairs.main(
+        ["--data.bad", str(ledger), "--data.reference_key", "label", "--data.output", str(tmp_path / "p.jsonl")]
+    )
+    pairs = [json.loads(line) for line in open(tmp_path / "p.jsonl")]
+    assert len(pairs) == 1 and pairs[0]["chosen"] == "85" and pairs[0]["rejected"] == "It is 104"
+    assert pairs[0]["prompt"] == PROMPT and pairs[0]["source"] == "bad"

@@ -27,6 +27,18 @@ class PairsConfig:
     seed: int = flag(0, "seed for other_reference choices")
 
 
+def reference_text(value):
+    """A reference as text: ledger labels may be JSON objects ({"answer": ..., "datasource": ...})."""
+    if isinstance(value, dict) or (isinstance(value, str) and value.strip().startswith("{")):
+        from openrlhf_weakness.hooks.rewarder import parse_label
+
+        try:
+            return parse_label(value)[0]
+        except ValueError:
+            return value
+    return value
+
+
 def _as_chat(text, role: str):
     return text if isinstance(text, list) else [{"role": role, "content": text}]
 
@@ -43,7 +55,7 @@ def build_pairs(
     def emit(row_in: dict, source: str, rejected, weight: float, extra: dict) -> None:
         row = {
             "prompt": _as_chat(row_in[p], "user") if chat else row_in[p],
-            "chosen": _as_chat(row_in[ref], "assistant") if chat else row_in[ref],
+            "chosen": _as_chat(reference_text(row_in[ref]), "assistant") if chat else reference_text(row_in[ref]),
         }
         if rejected is not None:
             row["rejected"] = _as_chat(rejected, "assistant") if chat else rejected

@@ -45,9 +45,12 @@ def main(argv: list[str] | None = None) -> int:
     }
     try:
         bad_rows, _ = load_rows(getattr(args, "data.bad"), [keys["prompt"], keys["reference"]])
-        bad = [row for _, row in bad_rows if row.get(getattr(args, "data.bad_key"))]
+        bad_key = getattr(args, "data.bad_key")
+        if not any(bad_key in row for _, row in bad_rows):  # a weakness ledger: every row is a failure
+            bad_rows = [(line, dict(row, **{bad_key: True})) for line, row in bad_rows]
+        bad = [row for _, row in bad_rows if row.get(bad_key)]
         for line, row in bad_rows:
-            if row.get(getattr(args, "data.bad_key")) and row.get(keys["response"]) is None:
+            if row.get(bad_key) and row.get(keys["response"]) is None:
                 raise DataError(getattr(args, "data.bad"), line, "missing (a bad case needs the model's answer)",
                                 keys["response"])  # fmt: skip
         similar = []
