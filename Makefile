@@ -16,9 +16,10 @@ test-fast: install
 	$(PY) -m pytest -q -m "not slow"
 
 demo: install
-	$(PY) -m openrlhf_weakness.cli.doctor
+	$(PY) -m openrlhf_weakness.cli.demo
 
-doctor: demo
+doctor: install
+	$(PY) -m openrlhf_weakness.cli.doctor
 
 bench: install
 	$(PY) benchmarks/bench_train_apt.py

