@@ -62,11 +62,10 @@ def _plots(root: Path, rows: list[dict]) -> None:
         ys = [r.get(key) for r in rows]
         if any(y is not None for y in ys):
             ax.plot(xs, [y if y is not None else float("nan") for y in ys], marker="o", label=label)
-    bad = [r.get("bad_rate") for r in rows]
-    if any(b is not None for b in bad):
-        ax.plot(
-            xs, [b if b is not None else float("nan") for b in bad], marker="x", ls="--", label="bad-case rate (train)"
-        )
+    rated = [r for r in rows if r.get("bad_rate") is not None]
+    if rated:  # the rate belongs to the model that answered: M_{t-1} for the row of M_t
+        ax.plot([r["iteration"] - 1 for r in rated], [r["bad_rate"] for r in rated], marker="x", ls="--",
+                label="bad-case rate of M_t on train")  # fmt: skip
     ax.set_xlabel("model M_t (after t iterations)")
     ax.set_ylabel("score")
     ax.set_xticks(xs)
