@@ -40,6 +40,7 @@ def main() -> None:
     student = student_model(work / "models")
     shutil.rmtree(work / "apt", ignore_errors=True)  # a fresh run: every stage is computed
     shutil.rmtree(work / "cache", ignore_errors=True)
+    shutil.rmtree(work / "embeddings", ignore_errors=True)  # the pool is embedded inside the timed run
     cfg = APTLoopConfig(model=student, run_dir=str(work / "apt"), iterations=1, patience=1, guard_max_drop=1.0,
                         train_args=" ".join(_train_common(demo) + ["--model.beta", "0.1", "--apt.sft_coef", "0.5"]))  # fmt: skip
     gen = GenerationConfig(backend="hf", model=student, max_new_tokens=demo.max_new_tokens, batch_size=16,

@@ -125,7 +125,8 @@ class APTLoop:
             params = replace(params, max_new_tokens=max_new_tokens)
         cache = ResponseCache(self.run.root / "cache")
         prompts = [row[self.data.input_key] for row in rows]
-        answers, _ = self._timed("generate", lambda: generate_all(self.backend(model), prompts, params, cache, desc))
+        backend = self.backend(model)  # loading is timed on its own, not as generation
+        answers, _ = self._timed("generate", lambda: generate_all(backend, prompts, params, cache, desc))
         cache.close()
         items = [Item(r[self.data.input_key], a[0], r[self.data.reference_key]) for r, a in zip(rows, answers)]
         results = self._timed("assess", lambda: self.assessor().assess_batch(items))
