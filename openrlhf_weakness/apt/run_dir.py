@@ -8,23 +8,11 @@ import os
 import shutil
 from pathlib import Path
 
+from openrlhf_weakness.io import write_json
+
 
 class ConfigMismatch(RuntimeError):
     """The run directory was written by another configuration."""
-
-
-def write_json(path: str | os.PathLike, data) -> None:
-    tmp = f"{path}.tmp{os.getpid()}"
-    try:
-        with open(tmp, "w") as f:
-            json.dump(data, f, indent=2, default=str)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
 
 
 def read_json(path: str | os.PathLike):

@@ -14,6 +14,7 @@ from tqdm import tqdm
 from openrlhf_weakness.apt.collapse_guard import ChosenLogpGuard
 from openrlhf_weakness.apt.config import APTTrainConfig
 from openrlhf_weakness.apt.hybrid_loss import hybrid_loss
+from openrlhf_weakness.io import write_json
 
 # metric name -> which rows it averages over ("all" rows, or only "pairs" with a rejected answer)
 ROW_METRICS = {
@@ -215,10 +216,7 @@ class APTTrainer(DPOTrainer):
             "config": vars(self.apt),
         }
         path = os.path.join(os.path.dirname(os.path.abspath(self.metrics_path)), "apt_summary.json")
-        tmp = f"{path}.tmp"
-        with open(tmp, "w") as f:
-            json.dump(summary, f, indent=2)
-        os.replace(tmp, path)
+        write_json(path, summary)
 
     # ---- evaluation ------------------------------------------------------------------------------------------
     def evaluate(self, eval_dataloader, steps=0):

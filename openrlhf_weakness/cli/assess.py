@@ -11,8 +11,6 @@ printed and written next to the output as ``<output>.summary.json``.
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import sys
 
 from openrlhf_weakness.config import add_flags, from_namespace
@@ -42,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     from openrlhf_weakness.assess.config import AssessConfig, make_assessor
     from openrlhf_weakness.assess.summary import format_summary, summarize
     from openrlhf_weakness.backends.config import GenerationConfig
-    from openrlhf_weakness.io import DataError, load_rows, write_jsonl
+    from openrlhf_weakness.io import DataError, load_rows, write_json, write_jsonl
 
     cfg = from_namespace(AssessConfig, args, "assess")
     gen = from_namespace(GenerationConfig, args, "gen")
@@ -73,10 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     summary = summarize([r.score for r in results], cfg.bad_below, [str(row.get(source_key) or "") for _, row in rows])
     summary["skipped_input_rows"] = len(skipped)
     summary["empty_responses"] = sum(1 for r in results if r.feedback == "empty response")
-    tmp = f"{output}.summary.json.tmp"
-    with open(tmp, "w") as f:
-        json.dump(summary, f, indent=2)
-    os.replace(tmp, f"{output}.summary.json")
+    write_json(f"{output}.summary.json", summary)
     print(format_summary(summary))
     print(f"input rows skipped: {len(skipped)}; empty responses: {summary['empty_responses']}")
     for reason in skipped[:10]:

@@ -11,8 +11,6 @@ numbers of the bad cases), ``tags``, ``via_tag`` and ``pool_line``. A summary is
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import sys
 
 from openrlhf_weakness.config import add_flags, from_namespace
@@ -48,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     import numpy as np
 
     from openrlhf_weakness.backends.config import GenerationConfig
-    from openrlhf_weakness.io import DataError, write_jsonl
+    from openrlhf_weakness.io import DataError, write_json, write_jsonl
     from openrlhf_weakness.retrieve.config import RetrieveConfig
     from openrlhf_weakness.retrieve.decontaminate import Decontaminator
     from openrlhf_weakness.retrieve.embed import Embedder, embed_texts_cached, file_digest
@@ -129,10 +127,7 @@ def main(argv: list[str] | None = None) -> int:
         "hits_per_tag": dict(sel.hits_per_tag.most_common()),
         "counts": dict(sel.stats),
     }
-    tmp = f"{output}.summary.json.tmp"
-    with open(tmp, "w") as f:
-        json.dump(summary, f, indent=2)
-    os.replace(tmp, f"{output}.summary.json")
+    write_json(f"{output}.summary.json", summary)
     print(f"retrieve: {len(out)} similar cases for {len(bad_rows)} bad cases from a pool of {len(pool_rows)}; "
           f"mean similarity {summary['mean_similarity'] or 0:.3f}")  # fmt: skip
     print("  hits per tag: " + ", ".join(f"{t}: {n}" for t, n in list(sel.hits_per_tag.most_common())[:15]))

@@ -85,3 +85,18 @@ def write_jsonl(path: str | os.PathLike, rows: Iterable[dict]) -> int:
         os.fsync(f.fileno())
     os.replace(tmp, path)
     return count
+
+
+def write_json(path: str | os.PathLike, data) -> None:
+    """Write one JSON document atomically; a failure (disk full) leaves no partial file behind."""
+    tmp = f"{path}.tmp{os.getpid()}"
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            json.dump(data, f, indent=2, default=str)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
