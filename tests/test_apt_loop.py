@@ -155,3 +155,22 @@ def test_bad_input(tiny_model, data, tmp_path):
     (run / "manifest.json").write_text(json.dumps({"config": {"apt": {"iterations": 99}}, "versions": {}}))
     proc = subprocess.run(_argv(tiny_model, data, run, 1), capture_output=True, text=True, timeout=600)
     assert proc.returncode != 0 and "written by another configuration" in proc.stderr
+
+
+def test_ledger_failures_join_the_first_round(tiny_model, data, tmp_path):
+    from openrlhf_weakness.hooks.ledger import append_failures
+
+    always = tmp_path / "always.py"
+    always.write_text("def score(p, r, ref):\n    return 1.0\n")  # the model itself makes no mistakes here
+    ledger = tmp_path / "ledger.jsonl"
+    append_failures(ledger, [{"prompt": "What is 4 plus 4?", "response": "9", "label": "8", "score": 1,
+                              "datasource": "add"}])  # fmt: skip
+    run = tmp_path / "run"
+    argv = _argv(tiny_model, data, run, 1, "--assess.assessor", "function", "--assess.function_path", str(always),
+                 "--data.ledger", str(ledger))  # fmt: skip
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    pairs = [json.loads(line) for line in open(run / "iter_0" / "pairs.jsonl")]
+    bad = [p for p in pairs if p["source"] == "bad"]
+    assert len(bad) == 1 and bad[0]["rejected"] == [{"role": "assistant", "content": "9"}]
+    assert "1 bad cases from the ledger" in proc.stdout

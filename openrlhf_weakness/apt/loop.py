@@ -23,6 +23,7 @@ class LoopData:
     dev: str
     guard: str | None = None
     test: str | None = None
+    ledger: str | None = None
     input_key: str = "prompt"
     reference_key: str = "reference"
     datasource_key: str = "datasource"
@@ -137,6 +138,21 @@ class APTLoop:
         self._timed("write", lambda: write_jsonl(out, scored))
         return scored
 
+    def ledger_rows(self, path: str) -> list[dict]:
+        """Weakness-ledger failures as bad cases: prompt, the label as reference, the failed response."""
+        from openrlhf_weakness.io import DataError, load_rows
+
+        try:
+            rows = [row for _, row in load_rows(path, ["prompt", "response", "label"])[0]]
+        except (FileNotFoundError, DataError) as err:
+            raise SystemExit(f"apt: ledger: {err}")
+        out = []
+        for row in rows:
+            out.append({self.data.input_key: row["prompt"], self.data.reference_key: row["label"],
+                        "response": row["response"], "score": row.get("score"), "bad": True,
+                        self.data.datasource_key: row.get("datasource"), "from_ledger": True})  # fmt: skip
+        return out
+
     def split_score(self, scored: list[dict]) -> dict:
         """Mean normalised score (score - 1) / 4 (accuracy for right/wrong assessors), overall and per datasource."""
 
@@ -175,7 +191,7 @@ class APTLoop:
         if not out.exists():
             from openrlhf_weakness.cli import retrieve
 
-            args = ["--data.bad", str(it / "scored.jsonl"), "--data.pool", self.data.pool, "--data.output", str(out),
+            args = ["--data.bad", str(it / "bad.jsonl"), "--data.pool", self.data.pool, "--data.output", str(out),
                     "--data.input_key", self.data.input_key]  # fmt: skip
             for name, value in asdict(self.retrieve_cfg).items():
                 if value is not None and value is not False:
@@ -188,7 +204,7 @@ class APTLoop:
         if not out.exists():
             from openrlhf_weakness.cli import build_pairs
 
-            args = ["--data.bad", str(it / "scored.jsonl"), "--data.similar", str(similar_scored),
+            args = ["--data.bad", str(it / "bad.jsonl"), "--data.similar", str(similar_scored),
                     "--data.output", str(out), "--data.input_key", self.data.input_key,
                     "--data.reference_key", self.data.reference_key]  # fmt: skip
             if self.gen.chat_template_enable:
@@ -252,6 +268,14 @@ class APTLoop:
             scored = self.answer_and_assess(model, train_rows, it / "scored.jsonl", f"iter {t}: answer train")
             bad = [r for r in scored if r["bad"]]
             self.log(f"iteration {t}: {len(bad)} bad cases of {len(scored)}")
+            if t == 0 and data.ledger:  # failures seen elsewhere (GRPO's reward hook) join the first round
+                ledger = self.ledger_rows(data.ledger)
+                self.log(f"iteration 0: {len(ledger)} bad cases from the ledger {data.ledger}")
+                bad += ledger
+            if bad and not (it / "bad.jsonl").exists():
+                from openrlhf_weakness.io import write_jsonl
+
+                write_jsonl(it / "bad.jsonl", bad)
             if not bad:
                 reason = "no bad cases left"
                 break

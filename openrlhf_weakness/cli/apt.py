@@ -30,6 +30,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--data.pool", required=True, help="retrieval pool with references")
     parser.add_argument("--data.guard", default=None, help="general-capability guard set with references")
     parser.add_argument("--data.test", default=None, help="held-out domain test split, scored for the report only")
+    parser.add_argument("--data.ledger", default=None, help="weakness ledger (GRPO's failures) added to the first "
+                        "iteration's bad cases")  # fmt: skip
     parser.add_argument("--data.input_key", default="prompt")
     parser.add_argument("--data.reference_key", default="reference")
     parser.add_argument("--data.datasource_key", default="datasource")
