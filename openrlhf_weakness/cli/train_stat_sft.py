@@ -1,0 +1,93 @@
+"""STAT-Sel SFT: every flag of the installed ``openrlhf.cli.train_sft`` plus ``--stat.*``.
+
+    deepspeed --module openrlhf_weakness.cli.train_stat_sft <train_sft flags> --stat.weight_key stat_weight
+
+With ``--stat.weight_key`` (a per-row STAT-Sel weight, see ``openrlhf_weakness.stat.profile.sel_weights``) batches
+are drawn by ``SkillWeightedSampler`` in proportion to the weights; a training file that is already a STAT-Sel draw
+(repeats kept) trains as it is with ``--stat.weight_key ''``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import math
+import sys
+
+OPENRLHF_MODULE = "openrlhf.cli.train_sft"
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(add_help=False, prog="openrlhf_weakness.cli.train_stat_sft")
+    group = parser.add_argument_group("--stat.*", "STAT-Sel sampling (added to every flag of openrlhf.cli.train_sft)")
+    group.add_argument("--stat.weight_key", default="stat_weight", help="per-row weight key ('' = no sampler)")
+    group.add_argument("--stat.total", type=int, default=0, help="draws per epoch (0: the dataset's size)")
+    return parser
+
+
+def _validate(path: str, key: str) -> None:
+    from openrlhf_weakness.io import DataError, iter_jsonl
+
+    rows = 0
+    for line, row in iter_jsonl(path):
+        value = row.get(key)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+            raise DataError(path, line, f"must be a number >= 0, got {value!r}", key)
+        rows += value > 0
+    if rows == 0:
+        raise DataError(path, None, f"every '{key}' is 0: nothing would ever be drawn")
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    known, rest = _parser().parse_known_args(argv)
+    from openrlhf_weakness import openrlhf_cli, patches
+
+    patches.apply()
+    if "-h" in rest or "--help" in rest:
+        print(__doc__)
+        _parser().print_help()
+        openrlhf_cli.run(OPENRLHF_MODULE, rest)
+        return
+    weight_key, total = getattr(known, "stat.weight_key"), getattr(known, "stat.total")
+    args = openrlhf_cli.parse_args(OPENRLHF_MODULE, rest)
+    if weight_key:
+        from openrlhf_weakness.apt.validate import local_files
+        from openrlhf_weakness.io import DataError
+
+        try:
+            for path in local_files(args.data.dataset):
+                _validate(path, weight_key)
+        except DataError as err:
+            raise SystemExit(f"train_stat_sft: bad training data: {err}")
+        install_sampler(weight_key, total)
+    openrlhf_cli.run(OPENRLHF_MODULE, rest)
+
+
+def install_sampler(weight_key: str, total: int) -> None:
+    """Make train_sft's dataset keep the weights and its train dataloader draw with SkillWeightedSampler."""
+    import openrlhf.datasets
+    import torch.distributed as dist
+    from openrlhf.utils.deepspeed import DeepspeedStrategy
+
+    from openrlhf_weakness.stat.sampler import SkillWeightedSampler
+    from openrlhf_weakness.stat.sft_dataset import StatSFTDataset
+
+    openrlhf.datasets.SFTDataset = functools.partial(StatSFTDataset, weight_key=weight_key)
+    real = DeepspeedStrategy.setup_dataloader
+
+    def setup_dataloader(self, dataset, batch_size, pin_memory=False, shuffle=True, collate_fn=None, drop_last=True,
+                         sampler=None, consumed_samples=0, num_workers=0):  # fmt: skip
+        if sampler is None and getattr(dataset, "stat_weights", None) is not None and shuffle:
+            group = self.ds_device_mesh["dp"].get_group()
+            sampler = SkillWeightedSampler(dataset, dataset.stat_weights, num_replicas=dist.get_world_size(group),
+                                           rank=dist.get_rank(group), seed=self.seed, total=total or None,
+                                           consumed_samples=consumed_samples)  # fmt: skip
+        return real(self, dataset, batch_size, pin_memory, shuffle, collate_fn, drop_last, sampler, consumed_samples,
+                    num_workers)  # fmt: skip
+
+    DeepspeedStrategy.setup_dataloader = setup_dataloader
+
+
+if __name__ == "__main__":
+    main()
