@@ -1,0 +1,91 @@
+"""The STAT pipeline on the tiny model, with a teacher served by a real OpenAI-compatible server on 127.0.0.1 that
+answers from a script, malformed answers included; STAT-Syn's consistency filter on planted solutions."""
+
+from __future__ import annotations
+
+import json
+
+from openrlhf_weakness.cli import stat
+from openrlhf_weakness.io import write_jsonl
+from openrlhf_weakness.stat.synthesis import consistent_solutions, final_answer
+from openrlhf_weakness.testing.scripted_openai_server import ScriptedOpenAIServer
+
+
+def teacher(message: str) -> str:
+    if "List the distinct skills" in message:
+        return "<skill>Addition</skill>\n<skill>subtraction</skill>\n<skill>addition</skill>"  # a duplicate
+    if "Which skills" in message:
+        if "plus" in message:
+            return "<skill>Addition, astrology</skill><reason>sum</reason>"  # an unknown skill
+        if "minus" in message:
+            return "It needs subtraction, clearly."  # no tags at all
+        return ""  # empty output
+    if "Is the student's answer correct" in message:
+        if "plus" in message:
+            return "<judge>incorrect</judge><reason>wrong sum</reason><skill>addition</skill>"
+        return "<judge>correct</judge><reason>looks fine</reason>"  # a "correct" verdict on a failed answer
+    if "Write 2 new questions" in message:
+        return ("<reason>r</reason><draft>d</draft><question>What is 11 plus 12?</question>"
+                "<reason>r</reason><draft>d</draft><question>What is 30 plus 3?</question>")  # fmt: skip
+    if message == "What is 11 plus 12?":
+        return "11 + 12 = \\boxed{23}"
+    if message == "What is 30 plus 3?":
+        return "\\boxed{33}"
+    return "I don't know"
+
+
+def test_stat_pipeline_with_a_scripted_teacher(tiny_model, tmp_path):
+    train = [{"input": f"What is {i} plus {i}?", "output": f"\\boxed{{{2 * i}}}"} for i in range(6)]
+    train += [{"input": f"What is {i} minus 1?", "output": f"\\boxed{{{i - 1}}}"} for i in range(4)]
+    train += [{"input": "Name a colour.", "output": "Blue."}]
+    dev = [{"input": "What is 7 plus 8?", "reference": "15"}, {"input": "What is 9 minus 4?", "reference": "5"}]
+    write_jsonl(tmp_path / "train.jsonl", train)
+    write_jsonl(tmp_path / "dev.jsonl", dev)
+    run = tmp_path / "run"
+    with ScriptedOpenAIServer(answer_fn=teacher) as server:
+        argv = ["--data.train", str(tmp_path / "train.jsonl"), "--data.dev", str(tmp_path / "dev.jsonl"),
+                "--stat.run_dir", str(run), "--gen.model", str(tiny_model), "--gen.max_new_tokens", "4",
+                "--teacher.backend", "openai", "--teacher.base_url", server.base_url, "--teacher.model", "t",
+                "--stat.k", "3", "--stat.size", "30", "--stat.syn_enable"]  # fmt: skip
+        assert stat.main(argv) == 0
+        requests = server.requests
+        assert stat.main(argv) == 0 and server.requests == requests  # resumed: nothing asked twice
+    skills = json.loads((run / "skills.json").read_text())
+    assert skills["skills"] == ["addition", "subtraction"] and skills["duplicates_dropped"] == 1
+    labels = [json.loads(line)["skills"] for line in open(run / "labels.jsonl")]
+    assert labels[:6] == [["addition"]] * 6 and labels[6:10] == [["subtraction"]] * 4 and labels[10] == []
+    profile = json.loads((run / "profile.json").read_text())
+    assert profile["difficult_questions"] == 2 and profile["counts"] == {"addition": 1}
+    assert profile["teacher_said_correct"] == 1 and profile["examples_with_zero_weight"] == 5
+    assert (run / "profile.png").stat().st_size > 1000
+    weighted = [json.loads(line) for line in open(run / "stat_sel.jsonl")]
+    assert [r["stat_weight"] for r in weighted] == [0.5] * 6 + [0.0] * 5  # count 1 * k 3 / |map| 6
+    draw = [json.loads(line) for line in open(run / "stat_sel_draw.jsonl")]
+    assert len(draw) == 30 and all("plus" in r["input"] for r in draw)
+    syn = [json.loads(line) for line in open(run / "stat_syn.jsonl")]
+    assert {r["input"] for r in syn} == {"What is 11 plus 12?", "What is 30 plus 3?"} and len(syn) == 6
+    assert all(r["skill"] == "addition" and r["synthesized"] for r in syn)
+
+
+def test_consistency_filter_on_planted_solutions():
+    agree = ["So \\boxed{\\frac{1}{2}}", "The answer is 0.5", "\\boxed{\\frac{2}{4}}"]
+    assert consistent_solutions(agree) == agree
+    two_of_three = ["\\boxed{7}", "it is 7", "\\boxed{8}"]
+    assert consistent_solutions(two_of_three) == ["\\boxed{7}", "it is 7"]
+    assert consistent_solutions(["\\boxed{1}", "\\boxed{2}", "\\boxed{3}"]) == []
+    assert consistent_solutions(["no answer", ""]) == []
+    assert final_answer("x \\boxed{\\frac{a}{\\sqrt{b}}} y") == "\\frac{a}{\\sqrt{b}}"
+
+
+def test_stat_without_a_teacher_uses_the_skill_key(tiny_model, tmp_path):
+    train = [{"input": f"What is {i} plus 2?", "output": str(i + 2), "gen": "add"} for i in range(4)]
+    train += [{"input": f"Is {i} prime?", "output": "no", "gen": "prime"} for i in range(4)]
+    dev = [{"input": "What is 5 plus 5?", "reference": "10", "gen": "add"}]
+    write_jsonl(tmp_path / "train.jsonl", train)
+    write_jsonl(tmp_path / "dev.jsonl", dev)
+    run = tmp_path / "run"
+    stat.main(["--data.train", str(tmp_path / "train.jsonl"), "--data.dev", str(tmp_path / "dev.jsonl"),
+               "--stat.run_dir", str(run), "--gen.model", str(tiny_model), "--gen.max_new_tokens", "4",
+               "--stat.skill_key", "gen"])  # fmt: skip
+    weights = [json.loads(line)["stat_weight"] for line in open(run / "stat_sel.jsonl")]
+    assert weights == [5 / 4] * 4 + [0.0] * 4  # the difficult add question misses its own skill
