@@ -88,3 +88,41 @@ def test_apt_then_grpo_flags_exist_in_openrlhf_and_the_hook_path_exists():
         [sys.executable, "-m", "openrlhf_weakness.cli.reward_hook_path"], capture_output=True, text=True
     )
     assert Path(hook.stdout.strip()).is_file() and "reward_hook_path" in (RECIPES / "apt_then_grpo.sh").read_text()
+
+
+def _check_openrlhf_cli(module: str, argv: list[str]) -> None:
+    """Every flag of a recipe command exists: ours parsed by our parsers, OpenRLHF's by OpenRLHF's."""
+    from openrlhf_weakness import openrlhf_cli, patches
+
+    patches.apply()
+    if module == "openrlhf_weakness.cli.train_stat_sft":
+        from openrlhf_weakness.cli import train_stat_sft
+
+        _, rest = train_stat_sft._parser().parse_known_args(argv)
+        assert not [a for a in rest if a.startswith("--stat.")]
+        openrlhf_cli.parse_args(train_stat_sft.OPENRLHF_MODULE, rest)
+    elif module == "openrlhf_weakness.cli.stat":
+        from openrlhf_weakness.cli import stat
+
+        stat.build_parser().parse_args(argv)
+    elif module == "openrlhf.cli.train_ppo_ray":
+        known = openrlhf_source_flags(module)
+        assert not [f for f in argv if f.startswith("--") and f not in known]
+    else:
+        openrlhf_cli.parse_args(module, argv)
+
+
+@pytest.mark.parametrize(
+    "recipe, heredocs",
+    [("stat_sel.sh", ["stat_commands", "training_commands"]), ("stat_syn.sh", ["stat_commands", "training_commands"]),
+     ("stat_then_grpo.sh", ["sft_commands", "grpo_commands"])],
+)  # fmt: skip
+def test_stat_recipes_flags_exist(recipe, heredocs):
+    for name in heredocs:
+        module, *argv = recipe_command(RECIPES / recipe, name)
+        _check_openrlhf_cli(module, argv)
+    text = (RECIPES / recipe).read_text()
+    if "grpo" in recipe:
+        module, *argv = recipe_command(RECIPES / recipe, "grpo_commands")
+        assert argv[argv.index("--algo.advantage.estimator") + 1] == "group_norm"
+        assert argv[argv.index("--actor.adam.lr") + 1] == "5e-7" and "reward_hook_path" in text
