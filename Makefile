@@ -4,7 +4,7 @@ export TORCH_EXTENSIONS_DIR := $(CURDIR)/.venv/torch_extensions
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install test test-fast demo doctor bench format lint
+.PHONY: install test test-fast demo demo-stat doctor bench format lint
 
 install:
 	@bash scripts/install.sh
@@ -17,6 +17,9 @@ test-fast: install
 
 demo: install
 	$(PY) -m openrlhf_weakness.cli.demo
+
+demo-stat: install
+	$(PY) -m openrlhf_weakness.cli.demo_stat
 
 doctor: install
 	$(PY) -m openrlhf_weakness.cli.doctor

@@ -45,3 +45,15 @@ def test_student_converts_from_the_packaged_gguf_with_the_right_eos(tmp_path):
     out = model.generate(**batch, max_new_tokens=12, do_sample=False)
     assert out.shape[1] > batch["input_ids"].shape[1]
     assert student_model(tmp_path) == path  # converted once
+
+
+def test_stat_demo_data_has_every_skill_and_disjoint_splits(tmp_path):
+    from openrlhf_weakness.cli.demo_stat import SKILLS, build_data
+
+    paths = build_data(tmp_path, train=6, dev=3, test=3)
+    rows = {k: [json.loads(line) for line in open(p)] for k, p in paths.items()}
+    assert {r["skill"] for r in rows["train"]} == set(SKILLS) and len(rows["test"]) == 3 * len(SKILLS)
+    prompts = {k: {r["input"] for r in v} for k, v in rows.items()}
+    assert not prompts["train"] & prompts["test"] and not prompts["dev"] & prompts["test"]
+    first = rows["train"][0]
+    assert first["output"] == json.loads(first["reference"])["answer"]
