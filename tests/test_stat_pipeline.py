@@ -89,3 +89,44 @@ def test_stat_without_a_teacher_uses_the_skill_key(tiny_model, tmp_path):
                "--stat.skill_key", "gen"])  # fmt: skip
     weights = [json.loads(line)["stat_weight"] for line in open(run / "stat_sel.jsonl")]
     assert weights == [5 / 4] * 4 + [0.0] * 4  # the difficult add question misses its own skill
+
+
+def test_prm_rule_and_prm_difficulty(tiny_model, tmp_path):
+    from openrlhf_weakness.stat.profile import prm_difficult
+
+    assert prm_difficult([0.9, 0.95, 0.9]) is False
+    assert prm_difficult([0.9, 0.9, 0.85]) is True  # last step <= 0.85
+    assert prm_difficult([0.95, 0.69, 0.99]) is True  # an earlier step <= 0.7
+    assert prm_difficult([0.86, 0.86, 0.86]) is False and prm_difficult([0.8, 0.86, 0.9]) is False
+    assert prm_difficult([0.75, 0.86, 0.9]) is True  # mean 0.837 <= 0.85
+    assert prm_difficult([]) is True
+
+    prm = tmp_path / "prm.py"
+    prm.write_text("def step_scores(question, answer):\n    return [0.2] if 'plus' in question else [0.99, 0.99]\n")
+    write_jsonl(tmp_path / "train.jsonl", [{"input": "What is 1 plus 1?", "output": "2", "k": "add"},
+                                           {"input": "Is 3 odd?", "output": "yes", "k": "odd"}])  # fmt: skip
+    write_jsonl(tmp_path / "dev.jsonl", [{"input": "What is 2 plus 2?", "reference": "4", "k": "add"},
+                                         {"input": "Is 5 odd?", "reference": "yes", "k": "odd"}])  # fmt: skip
+    run = tmp_path / "run"
+    stat.main(["--data.train", str(tmp_path / "train.jsonl"), "--data.dev", str(tmp_path / "dev.jsonl"),
+               "--stat.run_dir", str(run), "--gen.model", str(tiny_model), "--gen.max_new_tokens", "2",
+               "--stat.skill_key", "k", "--stat.difficulty", "prm", "--stat.prm_path", str(prm)])  # fmt: skip
+    answered = [json.loads(line) for line in open(run / "dev_answers.jsonl")]
+    assert [r["difficult"] for r in answered] == [True, False]
+
+
+def test_write_jsonl_leaves_nothing_behind_when_the_disk_is_full(tmp_path, monkeypatch):
+    import errno
+    import os
+
+    import pytest
+
+    from openrlhf_weakness.io import jsonl
+
+    def full(fd):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(jsonl.os, "fsync", full)
+    with pytest.raises(OSError, match="No space left"):
+        jsonl.write_jsonl(tmp_path / "out.jsonl", [{"a": 1}])
+    assert os.listdir(tmp_path) == []

@@ -33,8 +33,10 @@ class StatConfig:
     skill_sample: int = flag(50, "training questions shown to the teacher to derive the skill list")
     max_skills: int = flag(5, "skills per labelled question")
     samples: int = flag(1, "student answers per dev question")
-    difficulty: str = flag("correctness", "correctness (majority of answers wrong) or consistency (the most common "
-                           "of the answers appears fewer than 2 times)", choices=["correctness", "consistency"])  # fmt: skip
+    difficulty: str = flag("correctness", "correctness (majority of answers wrong), consistency (the most common "
+                           "of the answers appears fewer than 2 times) or prm (a process reward model's step scores, "
+                           "thresholds 0.85 / 0.85 / 0.7)", choices=["correctness", "consistency", "prm"])  # fmt: skip
+    prm_path: str | None = flag(None, "prm: Python file defining step_scores(question, answer) -> list of floats")
     k: int = flag(5, "STAT-Sel: examples drawn from map(s) per (difficult question, missing skill)")
     size: int = flag(0, "STAT-Sel: size of the materialised set (0: as many as the training set)")
     seed: int = flag(0, "sampling seed")
@@ -133,6 +135,7 @@ class Pipeline:
         from openrlhf_weakness.backends.config import SamplingParams
         from openrlhf_weakness.backends.driver import generate_all, make_backend
         from openrlhf_weakness.io import write_jsonl
+        from openrlhf_weakness.stat.profile import prm_difficult
         from openrlhf_weakness.stat.synthesis import final_answer
 
         path = self.root / "dev_answers.jsonl"
@@ -142,6 +145,7 @@ class Pipeline:
             answers, _ = generate_all(make_backend(gen), [r[self.key["input"]] for r in dev], params,
                                       ResponseCache(self.root / "cache"), "student answers dev")  # fmt: skip
             assessor = make_assessor(self.assess)
+            prm = self._prm() if self.cfg.difficulty == "prm" else None
             rows = []
             for row, outs in zip(dev, answers):
                 scores = [
@@ -153,11 +157,25 @@ class Pipeline:
                 correct = sum(1 for s in scores if s is not None and s >= self.assess.bad_below)
                 if self.cfg.difficulty == "correctness":
                     hard = correct * 2 < len(outs)
-                else:
+                elif self.cfg.difficulty == "consistency":
                     hard = Counter(final_answer(o) for o in outs).most_common(1)[0][1] < 2
+                else:
+                    hard = any(prm_difficult(list(prm(row[self.key["input"]], o))) for o in outs)
                 rows.append(dict(row, responses=outs, scores=scores, difficult=hard))
             write_jsonl(path, rows)
         return [json.loads(line) for line in open(path)]
+
+    def _prm(self):
+        import importlib.util
+
+        if not self.cfg.prm_path:
+            raise SystemExit("stat: --stat.difficulty prm needs --stat.prm_path (a file defining step_scores)")
+        spec = importlib.util.spec_from_file_location("orw_prm", self.cfg.prm_path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        if not callable(getattr(module, "step_scores", None)):
+            raise SystemExit(f"stat: {self.cfg.prm_path} must define step_scores(question, answer)")
+        return module.step_scores
 
     def missing(self, difficult: list[dict], skills) -> list[list[str]]:
         from openrlhf_weakness.io import write_jsonl
@@ -275,6 +293,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="openrlhf_weakness.cli.stat", description=__doc__.splitlines()[0])
     parser.add_argument("--data.train", required=True)
     parser.add_argument("--data.dev", required=True)
+    parser.add_argument("--data.test", default=None, help="test questions: STAT-Syn drops near-duplicates of them")
     parser.add_argument("--data.input_key", default="input")
     parser.add_argument("--data.output_key", default="output")
     parser.add_argument("--data.reference_key", default="reference")

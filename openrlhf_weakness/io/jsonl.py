@@ -77,13 +77,18 @@ def write_jsonl(path: str | os.PathLike, rows: Iterable[dict]) -> int:
     path = os.fspath(path)
     tmp = f"{path}.tmp{os.getpid()}"
     count = 0
-    with open(tmp, "w", encoding="utf-8") as f:
-        for row in rows:
-            f.write(json.dumps(row, ensure_ascii=False) + "\n")
-            count += 1
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            for row in rows:
+                f.write(json.dumps(row, ensure_ascii=False) + "\n")
+                count += 1
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:  # disk full, interrupted: no partial file is left, and none looks finished
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
     return count
 
 

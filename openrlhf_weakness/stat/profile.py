@@ -90,3 +90,17 @@ def draw_from_weights(weights: np.ndarray, size: int, seed: int = 0) -> np.ndarr
     """A materialised STAT-Sel set of ``size`` examples drawn with the weights (repeats are the weighting)."""
     p = weights / weights.sum()
     return np.random.default_rng(seed).choice(len(weights), size=size, replace=True, p=p)
+
+
+def prm_difficult(
+    step_scores: list[float], last_max: float = 0.85, mean_max: float = 0.85, early_max: float = 0.7
+) -> bool:
+    """STAT's rule on a process reward model's step scores: the last step <= 0.85, or the mean <= 0.85, or any
+    earlier step <= 0.7. No steps counts as difficult."""
+    if not step_scores:
+        return True
+    return (
+        step_scores[-1] <= last_max
+        or sum(step_scores) / len(step_scores) <= mean_max
+        or any(s <= early_max for s in step_scores[:-1])
+    )
