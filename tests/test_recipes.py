@@ -126,3 +126,20 @@ def test_stat_recipes_flags_exist(recipe, heredocs):
         module, *argv = recipe_command(RECIPES / recipe, "grpo_commands")
         assert argv[argv.index("--algo.advantage.estimator") + 1] == "group_norm"
         assert argv[argv.index("--actor.adam.lr") + 1] == "5e-7" and "reward_hook_path" in text
+
+
+def test_apt_loop_recipe_flags_and_its_training_flags_exist():
+    import shlex
+
+    from openrlhf_weakness import openrlhf_cli, patches
+    from openrlhf_weakness.cli import apt, train_apt
+
+    module, *argv = recipe_command(RECIPES / "apt_loop.sh", "loop_commands")
+    assert module == "openrlhf_weakness.cli.apt"
+    args = apt.build_parser().parse_args(argv)
+    known, rest = train_apt._apt_parser().parse_known_args(shlex.split(getattr(args, "apt.train_args")))
+    assert getattr(known, "apt.sft_coef") == 0.5
+    patches.apply()
+    parsed = openrlhf_cli.parse_args(train_apt.OPENRLHF_MODULE, rest + ["--model.model_name_or_path", "m"])
+    assert parsed.ds.lora.rank == 64 and parsed.adam.lr == 1e-6
+    assert "eval python3 -m $loop_commands" in (RECIPES / "apt_loop.sh").read_text()
