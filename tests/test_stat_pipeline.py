@@ -130,3 +130,24 @@ def test_write_jsonl_leaves_nothing_behind_when_the_disk_is_full(tmp_path, monke
     with pytest.raises(OSError, match="No space left"):
         jsonl.write_jsonl(tmp_path / "out.jsonl", [{"a": 1}])
     assert os.listdir(tmp_path) == []
+
+
+def test_ledger_failures_join_the_difficult_questions(tiny_model, tmp_path):
+    from openrlhf_weakness.hooks.ledger import append_failures
+
+    write_jsonl(tmp_path / "train.jsonl", [{"input": "What is 1 plus 1?", "output": "2", "k": "add"},
+                                           {"input": "Is 3 odd?", "output": "yes", "k": "odd"}])  # fmt: skip
+    write_jsonl(tmp_path / "dev.jsonl", [{"input": "Is 5 odd?", "reference": "yes", "k": "odd"}])
+    always = tmp_path / "always.py"
+    always.write_text("def score(p, r, ref):\n    return 1.0\n")  # the student gets every dev question right
+    ledger = tmp_path / "ledger.jsonl"
+    append_failures(ledger, [{"prompt": "What is 4 plus 4?", "response": "9", "label": '{"answer": "8"}',
+                              "datasource": "add", "score": 1}])  # fmt: skip
+    run = tmp_path / "run"
+    stat.main(["--data.train", str(tmp_path / "train.jsonl"), "--data.dev", str(tmp_path / "dev.jsonl"),
+               "--stat.run_dir", str(run), "--gen.model", str(tiny_model), "--gen.max_new_tokens", "2",
+               "--stat.skill_key", "k", "--assess.assessor", "function", "--assess.function_path", str(always),
+               "--data.ledger", str(ledger)])  # fmt: skip
+    missing = [json.loads(line) for line in open(run / "missing.jsonl")]
+    assert len(missing) == 1 and missing[0]["missing"] == ["add"] and missing[0]["reference"] == "8"
+    assert [json.loads(line)["stat_weight"] for line in open(run / "stat_sel.jsonl")] == [5.0, 0.0]

@@ -165,6 +165,19 @@ class Pipeline:
             write_jsonl(path, rows)
         return [json.loads(line) for line in open(path)]
 
+    def ledger_rows(self, path: str) -> list[dict]:
+        """Weakness-ledger failures (GRPO's reward hook) as difficult questions; their datasource is their skill."""
+        from openrlhf_weakness.apt.pairs import reference_text
+
+        out = []
+        for row in self.load(path, ["prompt", "response", "label"]):
+            item = {self.key["input"]: row["prompt"], self.key["reference"]: reference_text(row["label"]),
+                    "responses": [row["response"]], "difficult": True, "from_ledger": True}  # fmt: skip
+            if self.cfg.skill_key:
+                item[self.cfg.skill_key] = row.get("datasource")
+            out.append(item)
+        return out
+
     def _prm(self):
         import importlib.util
 
@@ -276,6 +289,10 @@ class Pipeline:
         answered = self.difficult(dev)
         difficult = [r for r in answered if r["difficult"]]
         self.log(f"difficult: {len(difficult)} of {len(answered)} dev questions")
+        if self.args.__dict__.get("data.ledger"):
+            ledger = self.ledger_rows(self.args.__dict__["data.ledger"])
+            self.log(f"difficult: {len(ledger)} more from the ledger")
+            difficult += ledger
         if not difficult:
             self.log("no difficult questions: nothing to target")
             return
@@ -294,6 +311,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--data.train", required=True)
     parser.add_argument("--data.dev", required=True)
     parser.add_argument("--data.test", default=None, help="test questions: STAT-Syn drops near-duplicates of them")
+    parser.add_argument(
+        "--data.ledger", default=None, help="weakness ledger: its failures join the difficult questions"
+    )
     parser.add_argument("--data.input_key", default="input")
     parser.add_argument("--data.output_key", default="output")
     parser.add_argument("--data.reference_key", default="reference")
