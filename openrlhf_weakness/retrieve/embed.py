@@ -34,7 +34,8 @@ class Embedder:
         self.name = name
         self.model = SentenceTransformer(resolve_embedder(name), device=device or "cpu")
         self.batch_size = batch_size
-        self.dim = int(self.model.get_sentence_embedding_dimension())
+        get_dim = getattr(self.model, "get_embedding_dimension", None) or self.model.get_sentence_embedding_dimension
+        self.dim = int(get_dim())
 
     def encode(self, texts: list[str], show_progress: bool = False) -> np.ndarray:
         if not texts:
