@@ -6,7 +6,8 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from openrlhf_weakness.launch import run_training
-from openrlhf_weakness.testing.toy_data import toy_rows, write_jsonl
+from openrlhf_weakness.io import write_jsonl
+from openrlhf_weakness.testing.toy_data import toy_rows
 
 COMMON = ["--train.micro_batch_size", "4", "--train.batch_size", "8", "--ds.zero_stage", "2",
           "--ds.attn_implementation", "eager", "--data.max_len", "64", "--adam.lr", "1e-3"]  # fmt: skip
@@ -30,7 +31,8 @@ def _weights_changed_and_generates(before: str, after: str) -> None:
 
 
 def test_openrlhf_train_dpo_runs_on_cpu(tiny_model, tmp_path):
-    data = write_jsonl(tmp_path / "pairs.jsonl", toy_rows(16))
+    data = str(tmp_path / "pairs.jsonl")
+    write_jsonl(data, toy_rows(16))
     out = tmp_path / "dpo"
     args = ["--model.model_name_or_path", str(tiny_model), "--data.dataset", data, "--data.prompt_key", "prompt",
             "--ckpt.output_dir", str(out), *COMMON]  # fmt: skip
@@ -42,7 +44,8 @@ def test_openrlhf_train_dpo_runs_on_cpu(tiny_model, tmp_path):
 
 def test_openrlhf_train_sft_runs_on_cpu(tiny_model, tmp_path):
     rows = [{"input": r["prompt"], "output": r["chosen"]} for r in toy_rows(16)]
-    data = write_jsonl(tmp_path / "sft.jsonl", rows)
+    data = str(tmp_path / "sft.jsonl")
+    write_jsonl(data, rows)
     out = tmp_path / "sft"
     args = ["--model.model_name_or_path", str(tiny_model), "--data.dataset", data, "--data.input_key", "input",
             "--data.output_key", "output", "--data.apply_chat_template", "--ckpt.output_dir", str(out), *COMMON]  # fmt: skip

@@ -73,10 +73,12 @@ def run_short_dpo(work_dir: Path) -> dict:
     """Train a tiny Llama with OpenRLHF's own train_dpo for one epoch, then reload and generate from it."""
     from openrlhf_weakness.launch import run_training
     from openrlhf_weakness.testing.tiny_model import build_tiny_model
-    from openrlhf_weakness.testing.toy_data import toy_rows, write_jsonl
+    from openrlhf_weakness.io import write_jsonl
+    from openrlhf_weakness.testing.toy_data import toy_rows
 
     model = build_tiny_model(work_dir / "tiny-llama")
-    data = write_jsonl(work_dir / "pairs.jsonl", toy_rows(32))
+    data = str(work_dir / "pairs.jsonl")
+    write_jsonl(data, toy_rows(32))
     out = work_dir / "dpo-out"
     args = [
         "--model.model_name_or_path", str(model), "--data.dataset", data, "--data.prompt_key", "prompt",

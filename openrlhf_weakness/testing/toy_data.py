@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import os
-
 
 def toy_rows(n: int) -> list[dict]:
     """Arithmetic questions with a right answer (chosen) and a wrong one (rejected)."""
@@ -19,12 +16,3 @@ def toy_rows(n: int) -> list[dict]:
             }
         )
     return rows
-
-
-def write_jsonl(path: str | os.PathLike, rows: list[dict]) -> str:
-    tmp = f"{path}.tmp"
-    with open(tmp, "w") as f:
-        for row in rows:
-            f.write(json.dumps(row) + "\n")
-    os.replace(tmp, path)
-    return str(path)
