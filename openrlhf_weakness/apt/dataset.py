@@ -6,19 +6,13 @@ the chosen answer as a placeholder rejected sequence so that they share batches 
 
 from __future__ import annotations
 
-import math
-
 import torch
 from openrlhf.datasets import RewardDataset
 
 from openrlhf_weakness.apt.config import APTTrainConfig
+from openrlhf_weakness.apt.validate import valid_weight
 
 NO_SOURCE = ""
-
-
-def valid_weight(value) -> bool:
-    """A row weight is a finite number >= 0 (booleans and numeric strings are refused)."""
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value >= 0
 
 
 def _missing(value) -> bool:

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import math
 import os
 
-from openrlhf_weakness.apt.dataset import valid_weight
 from openrlhf_weakness.io import DataError, iter_jsonl
 
 LOCAL_SUFFIXES = (".jsonl", ".json")
+
+
+def valid_weight(value) -> bool:
+    """A row weight is a finite number >= 0 (booleans and numeric strings are refused)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value >= 0
 
 
 def local_files(dataset_flag: str | None) -> list[str]:

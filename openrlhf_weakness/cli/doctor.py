@@ -71,9 +71,9 @@ def report() -> tuple[list[tuple[str, str]], list[str]]:
 
 def run_short_dpo(work_dir: Path) -> dict:
     """Train a tiny Llama with OpenRLHF's own train_dpo for one epoch, then reload and generate from it."""
+    from openrlhf_weakness.io import write_jsonl
     from openrlhf_weakness.launch import run_training
     from openrlhf_weakness.testing.tiny_model import build_tiny_model
-    from openrlhf_weakness.io import write_jsonl
     from openrlhf_weakness.testing.toy_data import toy_rows
 
     model = build_tiny_model(work_dir / "tiny-llama")

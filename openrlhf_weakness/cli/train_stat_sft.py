@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import functools
-import math
 import sys
 
 OPENRLHF_MODULE = "openrlhf.cli.train_sft"
@@ -26,12 +25,13 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _validate(path: str, key: str) -> None:
+    from openrlhf_weakness.apt.validate import valid_weight
     from openrlhf_weakness.io import DataError, iter_jsonl
 
     rows = 0
     for line, row in iter_jsonl(path):
         value = row.get(key)
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+        if not valid_weight(value):
             raise DataError(path, line, f"must be a number >= 0, got {value!r}", key)
         rows += value > 0
     if rows == 0:
