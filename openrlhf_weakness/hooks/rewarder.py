@@ -14,7 +14,7 @@ import threading
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 
 from openrlhf_weakness.config import flag
 
@@ -86,20 +86,13 @@ def parse_label(label) -> tuple[object, str]:
     return (str(label) if isinstance(label, (int, float)) else label), ""
 
 
-@dataclass
-class _Stats:
-    recent: dict[str, deque] = field(default_factory=dict)
-    calls: int = 0
-    faults: int = 0
-
-
 class Rewarder:
     def __init__(self, cfg: RewardHookConfig):
         self.cfg = cfg
         self.assessor = self._make_assessor(cfg)
         self.datasources = [d.strip() for d in cfg.datasources.split(",") if d.strip()]
         self._lock = threading.Lock()
-        self._stats = _Stats(recent={d: deque(maxlen=cfg.window) for d in self.datasources})
+        self._recent = {d: deque(maxlen=cfg.window) for d in self.datasources}  # right/wrong per datasource
         self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="orw-reward")
 
     @staticmethod
@@ -148,7 +141,7 @@ class Rewarder:
                 failures.append({"prompt": prompts[i] if prompts is not None and i < len(prompts) else None,
                                  "response": response, "label": labels[i], "score": score,
                                  "datasource": datasource, "feedback": feedback[:300]})  # fmt: skip
-        logs = self._update_stats(rewards, scores, faults, sources, n)
+        logs = self._update_stats(rewards, faults, sources, n)
         if failures and self.cfg.ledger:
             try:
                 from openrlhf_weakness.hooks.ledger import append_failures
@@ -158,14 +151,12 @@ class Rewarder:
                 logs["ledger_errors"] = 1.0
         return {"rewards": rewards, "scores": scores, "extra_logs": logs}
 
-    def _update_stats(self, rewards, scores, faults, sources, n) -> dict:
+    def _update_stats(self, rewards, faults, sources, n) -> dict:
         with self._lock:
-            self._stats.calls += 1
-            self._stats.faults += faults
             for source, reward in zip(sources, rewards):
-                if source in self._stats.recent:
-                    self._stats.recent[source].append(1.0 if reward >= 1.0 else 0.0)
+                if source in self._recent:
+                    self._recent[source].append(1.0 if reward >= 1.0 else 0.0)
             logs = {"hook_faults": float(faults), "hook_fault_rate": faults / max(n, 1)}
-            for name, recent in self._stats.recent.items():
+            for name, recent in self._recent.items():
                 logs[f"acc_{name}"] = sum(recent) / len(recent) if recent else 0.0
         return logs

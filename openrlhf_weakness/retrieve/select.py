@@ -73,12 +73,11 @@ class SimilarCaseSelector:
         as "empty_text" automatically."""
         self.vectors, self.tags, self.texts, self.index = pool_vectors, pool_tags, pool_texts, index
         self.dedup_threshold, self.mmr_lambda, self.candidate_factor = dedup_threshold, mmr_lambda, candidate_factor
-        self.by_tag: dict[str, np.ndarray] = {}
         groups = defaultdict(list)
         for i, tags in enumerate(pool_tags):
             for t in tags:
                 groups[t].append(i)
-        self.by_tag = {t: np.asarray(ids, dtype=np.int64) for t, ids in groups.items()}
+        self.by_tag: dict[str, np.ndarray] = {t: np.asarray(ids, dtype=np.int64) for t, ids in groups.items()}
         self.blocked = list(blocked) if blocked is not None else [None] * len(pool_texts)
         for i, text in enumerate(pool_texts):
             if not str(text or "").strip():

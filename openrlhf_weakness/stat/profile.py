@@ -37,10 +37,16 @@ class SkillMap:
         ids = np.fromiter((index[s] for row in labels for s in row), dtype=np.int32, count=int(offsets[-1]))
         return cls(names, ids, offsets)
 
-    def members(self, skill: str) -> np.ndarray:
-        sid = self.names.index(skill)
+    def members_by_skill(self) -> dict[str, np.ndarray]:
+        """map(s) for every skill with examples, in one pass: the examples carrying s, sorted."""
         owner = np.repeat(np.arange(self.n_examples), np.diff(self.offsets))
-        return np.unique(owner[self.ids == sid])
+        order = np.argsort(self.ids, kind="stable")
+        bounds = np.concatenate([[0], np.cumsum(self.sizes)])
+        return {name: np.unique(owner[order[bounds[s] : bounds[s + 1]]])
+                for s, name in enumerate(self.names) if self.sizes[s]}  # fmt: skip
+
+    def members(self, skill: str) -> np.ndarray:
+        return self.members_by_skill().get(skill, np.zeros(0, dtype=np.int64))
 
 
 def missing_skill_profile(missing: list[list[str]]) -> Counter:
@@ -77,7 +83,7 @@ def sel_weights(skill_map: SkillMap, profile: dict[str, int], k: int = 5) -> tup
 def per_pair_draw(skill_map: SkillMap, missing: list[list[str]], k: int, seed: int = 0) -> list[int]:
     """STAT's algorithm literally: for every difficult question and missing skill, k examples from map(s), repeats kept."""
     rng = np.random.default_rng(seed)
-    members = {s: skill_map.members(s) for s in skill_map.names if skill_map.sizes[skill_map.names.index(s)]}
+    members = skill_map.members_by_skill()
     out: list[int] = []
     for skills in missing:
         for s in set(skills):

@@ -5,8 +5,6 @@ replacement in proportion to the weights, from a generator seeded by seed + epoc
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import torch
 from openrlhf.utils.distributed_sampler import DistributedSampler
@@ -32,7 +30,7 @@ class SkillWeightedSampler(DistributedSampler):
             raise ValueError("weights must be finite, >= 0 and not all zero")
         self.weights = w
         total = len(dataset) if total is None else total
-        self.num_samples = math.ceil(total / num_replicas) if not self.drop_last else total // num_replicas
+        self.num_samples = total // num_replicas  # drop_last: every rank draws the same number
         self.total_size = self.num_samples * num_replicas
 
     def draw(self) -> torch.Tensor:

@@ -4,12 +4,14 @@ the skill list (exactly, else by close spelling); what matches nothing is droppe
 from __future__ import annotations
 
 import difflib
-import re
 from collections import Counter
+
+from openrlhf_weakness.retrieve.tags import normalize_tag
 
 
 def normalize_skill(name: str) -> str:
-    return re.sub(r"\s+", " ", re.sub(r"[_\-]+", " ", str(name))).strip().strip(".,;:'\"`*").lower()
+    """A tag's normalisation (case, ``_``, ``-``, spaces), plus the punctuation teachers wrap names in."""
+    return normalize_tag(name).strip(".,;:'\"`*")
 
 
 class SkillList:
