@@ -13,17 +13,12 @@ import argparse
 import json
 import os
 import random
-import shlex
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from openrlhf_weakness.config import add_flags, flag, from_namespace
-
-COMMON_TRAIN = (
-    "--train.micro_batch_size 8 --train.batch_size 16 --train.max_epochs 1 --adam.lr 2e-5 --data.max_len 160"
-)
 
 
 @dataclass
@@ -45,10 +40,10 @@ class DemoConfig:
 
 
 def _train_common(cfg: DemoConfig) -> list[str]:
-    args = shlex.split(COMMON_TRAIN)
-    args[args.index("--adam.lr") + 1] = str(cfg.lr)
-    args[args.index("--train.max_epochs") + 1] = str(cfg.epochs)
-    return args + ["--data.apply_chat_template", "--ds.attn_implementation", "eager"]
+    """Training flags shared by APT and both baselines: same batches, steps and learning rate."""
+    return ["--train.micro_batch_size", "8", "--train.batch_size", "16", "--train.max_epochs", str(cfg.epochs),
+            "--adam.lr", str(cfg.lr), "--data.max_len", "160", "--data.apply_chat_template",
+            "--ds.attn_implementation", "eager"]  # fmt: skip
 
 
 def _train_once(module: str, args: list[str], out: Path, log: Path) -> str:
