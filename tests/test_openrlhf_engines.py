@@ -5,8 +5,8 @@ from __future__ import annotations
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from openrlhf_weakness.launch import run_training
 from openrlhf_weakness.io import write_jsonl
+from openrlhf_weakness.launch import run_training
 from openrlhf_weakness.testing.toy_data import toy_rows
 
 COMMON = ["--train.micro_batch_size", "4", "--train.batch_size", "8", "--ds.zero_stage", "2",
