@@ -15,6 +15,11 @@ class AssessConfig:
                          "through --gen.*), function (your score() in a file)", choices=["math", "code", "judge", "function"])  # fmt: skip
     bad_below: int = flag(4, "a bad case scores below this (APT's paper: 4; 2 gives the strict variant score == 1)")
     num_workers: int = flag(2, "items assessed at once (threads; code runs each in its own process)")
+    timeout: float = flag(
+        30.0,
+        "math, function: seconds one answer may take; past it the worker process is killed "
+        "and the answer is left unscored",
+    )
     code_timeout: float = flag(10.0, "code: seconds per program")
     code_memory_mb: int = flag(1024, "code: address-space limit per program")
     function_path: str | None = flag(None, "function: Python file defining score(prompt, response, reference)")
@@ -24,8 +29,20 @@ class AssessConfig:
     skip_bad_rows_enable: bool = flag(False, "count and skip input rows with missing keys instead of stopping")
 
 
-def make_assessor(cfg: AssessConfig, gen=None):
-    """The assessor ``cfg.assessor`` names; ``gen`` (a GenerationConfig) configures the judge's backend."""
+def make_assessor(cfg: AssessConfig, gen=None, isolated: bool = True):
+    """The assessor ``cfg.assessor`` names; ``gen`` (a GenerationConfig) configures the judge's backend. Math and
+    function assessors can run unbounded (huge numbers, a user's loop): ``isolated`` runs them in killable worker
+    processes with ``cfg.timeout`` per answer. Code runs in its own process anyway; the judge waits on HTTP."""
+    if isolated and cfg.assessor in ("math", "function"):
+        from openrlhf_weakness.assess.isolated import IsolatedAssessor
+
+        if cfg.assessor == "function" and not cfg.function_path:
+            raise ValueError("--assess.assessor function needs --assess.function_path")
+        if cfg.assessor == "function":
+            from openrlhf_weakness.assess.function import load_score_function
+
+            load_score_function(cfg.function_path)  # a missing or broken file fails here, not in every worker
+        return IsolatedAssessor(cfg, None, max(cfg.num_workers, 1), cfg.timeout)
     if cfg.assessor == "math":
         from openrlhf_weakness.assess.math_answer import MathAnswerAssessor
 

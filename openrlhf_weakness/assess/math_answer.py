@@ -1,12 +1,23 @@
 """Final-answer equivalence with math-verify (``\\boxed{}`` with nested braces, fractions, LaTeX): 5 right, 1 wrong.
 
-math-verify's own timeouts use signals (main thread only); they are switched off so the assessor also runs in
-threads (the GRPO reward hook); a per-call wall-clock limit is left to the caller.
+math-verify's own timeouts use signals (main thread only); they are switched off (and its warning about that
+silenced), and the wall-clock limit is a killable worker process (:mod:`openrlhf_weakness.assess.isolated`).
 """
 
 from __future__ import annotations
 
+import logging
+
 from openrlhf_weakness.assess.base import Assessment, Item, PerItemAssessor
+
+
+class _NoTimeoutWarning(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "Timeout is disabled" not in record.getMessage()
+
+
+for _name in ("math_verify.grader", "math_verify.parser"):
+    logging.getLogger(_name).addFilter(_NoTimeoutWarning())
 
 
 def answers_match(reference: str, response: str) -> tuple[bool, str]:

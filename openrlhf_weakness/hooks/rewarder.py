@@ -1,7 +1,10 @@
 """Turn this project's assessors into OpenRLHF rewards: ``(queries, prompts, labels) -> rewards, scores, extra_logs``.
 
-Never raises: an assessor error, a malformed label or a hang gives the configured fallback reward and is counted.
-Safe from many threads (OpenRLHF calls reward functions through ``asyncio.to_thread`` inside vLLM actors).
+Never raises and never freezes: every sample is assessed in a worker process that is killed at its deadline
+(:mod:`openrlhf_weakness.assess.isolated`), so a sample that hangs (``9^9^9^9``, a user's loop) gets the fallback
+reward and is counted in ``extra_logs`` while every other sample gets its real reward. A call returns within
+``timeout + queue_margin`` seconds whatever else is queued. Safe from many threads (OpenRLHF calls reward functions
+through ``asyncio.to_thread`` inside vLLM actors).
 Failures (score < bad_below) go to the weakness ledger when one is configured.
 """
 
@@ -11,9 +14,8 @@ import json
 import os
 import re
 import threading
+import time
 from collections import deque
-from concurrent.futures import ThreadPoolExecutor
-from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, fields
 
 from openrlhf_weakness.config import flag
@@ -29,7 +31,16 @@ class RewardHookConfig:
     assessor: str = flag("math", "math, code, judge or function", choices=["math", "code", "judge", "function"])
     bad_below: int = flag(4, "a sample scoring below this is a failure (written to the ledger)")
     fallback_reward: float = flag(0.0, "reward given when the assessor fails on a sample")
-    timeout: float = flag(30.0, "seconds one sample may take before it gets the fallback reward")
+    timeout: float = flag(
+        30.0,
+        "seconds one sample may take; past it its worker process is killed and the sample " "gets the fallback reward",
+    )
+    queue_margin: float = flag(
+        10.0,
+        "seconds a call may wait beyond timeout for samples queued behind slow ones; "
+        "a sample still queued then gets the fallback reward",
+    )
+    workers: int = flag(4, "worker processes assessing samples (each killed and replaced at a sample's deadline)")
     ledger: str | None = flag(None, "JSON Lines file that failures are appended to")
     datasources: str = flag("", "comma-separated datasources (or skills) logged as acc_<name> in extra_logs")
     window: int = flag(256, "recent samples per datasource behind each acc_<name>")
@@ -93,11 +104,11 @@ class Rewarder:
         self.datasources = [d.strip() for d in cfg.datasources.split(",") if d.strip()]
         self._lock = threading.Lock()
         self._recent = {d: deque(maxlen=cfg.window) for d in self.datasources}  # right/wrong per datasource
-        self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="orw-reward")
 
     @staticmethod
     def _make_assessor(cfg: RewardHookConfig):
-        from openrlhf_weakness.assess.config import AssessConfig, make_assessor
+        from openrlhf_weakness.assess.config import AssessConfig
+        from openrlhf_weakness.assess.isolated import IsolatedAssessor
         from openrlhf_weakness.backends.config import GenerationConfig
 
         assess = AssessConfig(assessor=cfg.assessor, bad_below=cfg.bad_below, num_workers=1,
@@ -106,42 +117,47 @@ class Rewarder:
         gen = GenerationConfig(backend="openai", model=cfg.judge_model, base_url=cfg.judge_base_url,
                                timeout=cfg.judge_timeout, max_retries=1, max_new_tokens=512,
                                no_cache_enable=True)  # fmt: skip
-        return make_assessor(assess, gen if cfg.assessor == "judge" else None)
+        if cfg.assessor == "function":
+            from openrlhf_weakness.assess.function import load_score_function
 
-    def _score_one(self, item) -> tuple[int | None, str]:
-        result = self.assessor.assess_batch([item])[0]
-        return result.score, result.feedback
+            load_score_function(cfg.function_path or "")  # a missing or broken file fails here, once
+        if cfg.assessor == "judge" and not cfg.judge_model:
+            raise ValueError("the judge assessor needs judge_model (ORW_REWARD_JUDGE_MODEL)")
+        return IsolatedAssessor(assess, gen if cfg.assessor == "judge" else None, cfg.workers, cfg.timeout)
+
+    def close(self) -> None:
+        self.assessor.close()
 
     def __call__(self, queries, prompts, labels) -> dict:
-        from openrlhf_weakness.assess.base import Item
+        from openrlhf_weakness.assess.base import Assessment, Item
 
         n = len(queries)
-        rewards, scores, faults, failures, sources = [], [], 0, [], []
+        deadline = time.monotonic() + self.cfg.timeout + self.cfg.queue_margin
+        pending, results, responses, sources = {}, [None] * n, [""] * n, [""] * n
         for i in range(n):
-            score, datasource = None, ""
             try:
                 prompt = prompts[i] if prompts is not None and i < len(prompts) else ""
-                reference, datasource = parse_label(labels[i] if labels is not None and i < len(labels) else None)
-                response = split_response(queries[i], prompt)
-                item = Item(prompt, response, reference)
-                score, feedback = self._pool.submit(self._score_one, item).result(timeout=self.cfg.timeout)
-            except FutureTimeout:
-                feedback = f"assessor took longer than {self.cfg.timeout} s"
+                reference, sources[i] = parse_label(labels[i] if labels is not None and i < len(labels) else None)
+                responses[i] = split_response(queries[i], prompt)
+                pending[i] = self.assessor.submit(Item(prompt, responses[i], reference))
             except Exception as err:  # the hook must never raise into OpenRLHF
-                feedback = f"{type(err).__name__}: {err}"
-            if score is None:
+                results[i] = Assessment(None, f"{type(err).__name__}: {err}")
+        assessed, timeouts = self.assessor.collect(list(pending.values()), deadline)
+        for i, result in zip(pending, assessed):
+            results[i] = result
+        rewards, faults, failures = [], 0, []
+        for i, result in enumerate(results):
+            if result.score is None:
                 faults += 1
                 rewards.append(float(self.cfg.fallback_reward))
-                scores.append(float(self.cfg.fallback_reward))
             else:
-                rewards.append((score - 1) / 4)
-                scores.append((score - 1) / 4)
-            sources.append(datasource)
-            if score is not None and score < self.cfg.bad_below:
+                rewards.append((result.score - 1) / 4)
+            if result.score is not None and result.score < self.cfg.bad_below:
                 failures.append({"prompt": prompts[i] if prompts is not None and i < len(prompts) else None,
-                                 "response": response, "label": labels[i], "score": score,
-                                 "datasource": datasource, "feedback": feedback[:300]})  # fmt: skip
+                                 "response": responses[i], "label": labels[i] if i < len(labels or []) else None, "score": result.score,
+                                 "datasource": sources[i], "feedback": result.feedback[:300]})  # fmt: skip
         logs = self._update_stats(rewards, faults, sources, n)
+        logs["hook_timeouts"] = float(timeouts)
         if failures and self.cfg.ledger:
             try:
                 from openrlhf_weakness.hooks.ledger import append_failures
@@ -149,7 +165,7 @@ class Rewarder:
                 append_failures(self.cfg.ledger, failures)
             except Exception:
                 logs["ledger_errors"] = 1.0
-        return {"rewards": rewards, "scores": scores, "extra_logs": logs}
+        return {"rewards": rewards, "scores": list(rewards), "extra_logs": logs}
 
     def _update_stats(self, rewards, faults, sources, n) -> dict:
         with self._lock:

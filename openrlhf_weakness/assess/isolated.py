@@ -1,0 +1,76 @@
+"""Assessment that can be cut off: each item runs in a worker process that is killed and replaced at its deadline.
+
+A thread cannot be stopped, and math verification of ``9^9^9^9`` holds the interpreter lock for minutes; a user's
+score function can loop forever. pebble's ProcessPool kills the worker of a task past its timeout and starts a new
+one, so one bad answer costs one item's deadline, never the process. Workers are started with ``spawn`` (safe inside
+threaded hosts such as vLLM's Ray actors) and build the assessor once, from its picklable configuration.
+"""
+
+from __future__ import annotations
+
+import atexit
+import threading
+import time
+from concurrent.futures import CancelledError
+
+from openrlhf_weakness.assess.base import Assessment, Item
+
+_WORKER_ASSESSOR = None
+
+
+def _init_worker(assess_cfg, gen_cfg) -> None:
+    global _WORKER_ASSESSOR
+    from openrlhf_weakness.assess.config import make_assessor
+
+    _WORKER_ASSESSOR = make_assessor(assess_cfg, gen_cfg, isolated=False)
+
+
+def _assess_in_worker(item: Item) -> Assessment:
+    return _WORKER_ASSESSOR.assess_batch([item])[0]
+
+
+class IsolatedAssessor:
+    """The assessor ``make_assessor(assess_cfg, gen_cfg)`` names, run item by item in ``workers`` killable processes
+    with ``timeout`` seconds per item. An item past its deadline is unscored (score None), never a default score."""
+
+    def __init__(self, assess_cfg, gen_cfg=None, workers: int = 2, timeout: float = 30.0):
+        import multiprocessing
+
+        from pebble import ProcessPool
+
+        self.timeout, self.workers = timeout, workers
+        self._pool = ProcessPool(
+            max_workers=workers, initializer=_init_worker, initargs=(assess_cfg, gen_cfg),
+            context=multiprocessing.get_context("spawn"),
+        )  # fmt: skip
+        self._closed = threading.Event()
+        atexit.register(self.close)
+
+    def submit(self, item: Item):
+        """A future of the item's Assessment; raises TimeoutError when its worker was killed at the deadline."""
+        return self._pool.schedule(_assess_in_worker, args=(item,), timeout=self.timeout)
+
+    def collect(self, futures: list, deadline: float | None = None) -> tuple[list[Assessment], int]:
+        """Wait for ``futures`` until ``deadline`` (``time.monotonic()``; None: each item's own timeout bounds it).
+        Returns the assessments and how many timed out; a future still waiting at the deadline is cancelled."""
+        out, timeouts = [], 0
+        for future in futures:
+            wait = None if deadline is None else max(deadline - time.monotonic(), 0.0)
+            try:
+                out.append(future.result(timeout=wait))
+            except (TimeoutError, CancelledError):
+                future.cancel()
+                timeouts += 1
+                out.append(Assessment(None, f"assessment did not finish within {self.timeout:g} s (worker killed)"))
+            except Exception as err:  # the worker died some other way (memory): this item only
+                out.append(Assessment(None, f"assessor worker failed: {type(err).__name__}: {err}"[:300]))
+        return out, timeouts
+
+    def assess_batch(self, items: list[Item]) -> list[Assessment]:
+        return self.collect([self.submit(item) for item in items])[0]
+
+    def close(self) -> None:
+        if not self._closed.is_set():
+            self._closed.set()
+            self._pool.stop()
+            self._pool.join(timeout=5)
