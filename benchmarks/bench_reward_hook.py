@@ -1,6 +1,7 @@
-"""The reward hook's own cost per sample with the math verifier, against calling the verifier directly.
+"""The reward hook's own cost per sample with the math verifier, against calling the verifier directly; and the
+worst-case latency of a call whose sample hangs (its worker process is killed at --timeout).
 
-.venv/bin/python benchmarks/bench_reward_hook.py [--samples 400]
+.venv/bin/python benchmarks/bench_reward_hook.py [--samples 400] [--timeout 2]
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ PROMPT = "<|im_start|>user\nWhat is {a} plus {b}?<|im_end|>\n<|im_start|>assista
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--samples", type=int, default=400)
+    parser.add_argument("--timeout", type=float, default=2.0, help="per-sample deadline for the hanging-sample calls")
     parser.add_argument("--out", default="benchmarks/results/reward_hook.json")
     opts = parser.parse_args()
     from openrlhf_weakness.assess.math_answer import answers_match
@@ -29,9 +31,10 @@ def main() -> None:
         cases.append(
             (prompt + f"The sum is \\boxed{{{answer}}}<|im_end|>", prompt, str(a + b), f"\\boxed{{{answer}}}")
         )
-    rewarder = Rewarder(RewardHookConfig(assessor="math", datasources="add"))
-    rewarder([cases[0][0]], [cases[0][1]], [cases[0][2]])  # warm-up (imports, sympy caches)
-    answers_match(cases[0][2], cases[0][3])
+    rewarder = Rewarder(RewardHookConfig(assessor="math", datasources="add", timeout=opts.timeout))
+    for _ in range(20):  # warm-up (imports, sympy caches; the workers warm themselves when they start)
+        rewarder([cases[0][0]], [cases[0][1]], [cases[0][2]])
+        answers_match(cases[0][2], cases[0][3])
 
     start = time.perf_counter()
     direct = [answers_match(ref, response)[0] for _, _, ref, response in cases]
@@ -42,8 +45,18 @@ def main() -> None:
     ]
     hook_s = time.perf_counter() - start
     assert [1.0 if ok else 0.0 for ok in direct] == hooked
+    hang_latencies = []
+    for _ in range(
+        3
+    ):  # a hanging sample next to a right one: the call returns at the deadline, the right one rewarded
+        start = time.perf_counter()
+        out = rewarder(["9^9^9^9", cases[1][0]], ["", cases[1][1]], ["4", cases[1][2]])
+        hang_latencies.append(time.perf_counter() - start)
+        assert out["rewards"][0] == 0.0 and out["extra_logs"]["hook_timeouts"] == 1.0
+    rewarder.close()
     result = {"samples": opts.samples, "direct_ms_per_sample": direct_s / opts.samples * 1000,
-              "hook_ms_per_sample": hook_s / opts.samples * 1000, "overhead_ratio": hook_s / direct_s}  # fmt: skip
+              "hook_ms_per_sample": hook_s / opts.samples * 1000, "overhead_ratio": hook_s / direct_s,
+              "timeout_s": opts.timeout, "hanging_call_worst_s": max(hang_latencies)}  # fmt: skip
     Path(opts.out).parent.mkdir(parents=True, exist_ok=True)
     Path(opts.out).write_text(json.dumps(result, indent=2) + "\n")
     print(f"{opts.samples} samples, one per call (as OpenRLHF calls the hook)")
@@ -51,6 +64,7 @@ def main() -> None:
     print(
         f"  through the hook:  {result['hook_ms_per_sample']:.2f} ms/sample; overhead ratio {result['overhead_ratio']:.2f}"
     )
+    print(f"  a call with a hanging sample (timeout {opts.timeout:g} s): worst {result['hanging_call_worst_s']:.2f} s")
 
 
 if __name__ == "__main__":

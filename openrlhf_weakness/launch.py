@@ -1,16 +1,21 @@
 """Start OpenRLHF training modules in a child process: one CPU process without the deepspeed launcher, or the launcher.
 
 The deepspeed launcher costs about 90 s on CPU; a single process only needs the torch.distributed environment.
+The child runs in its own process group and gets SIGTERM when its parent dies, however the parent dies (SIGKILL
+included, through Linux's parent-death signal), so killing a loop never leaves training running behind it.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
 from pathlib import Path
+
+PR_SET_PDEATHSIG = 1
 
 
 def free_port() -> int:
@@ -45,14 +50,43 @@ def training_command(module: str, args: list[str], use_launcher: bool | None = N
     return [sys.executable, "-m", module, *args]
 
 
-def run_training(module: str, args: list[str], log_path: str | os.PathLike, use_launcher: bool | None = None) -> None:
-    """Run a training module to completion, its output in ``log_path``; raise with the log's tail on failure."""
+def _die_with_parent(parent_pid: int):
+    """preexec_fn: ask Linux for SIGTERM when the parent dies (a no-op elsewhere), and stop if it already has."""
+
+    def preexec() -> None:
+        try:
+            import ctypes
+
+            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+        except (OSError, AttributeError):
+            return
+        if os.getppid() != parent_pid:
+            os._exit(1)
+
+    return preexec
+
+
+def run_training(
+    module: str, args: list[str], log_path: str | os.PathLike, use_launcher: bool | None = None, keep_fds=()
+) -> None:
+    """Run a training module to completion, its output in ``log_path``; raise with the log's tail on failure.
+    ``keep_fds`` (a run directory's lock) stay open in the child, so the lock lasts as long as the training does."""
     cmd = training_command(module, args, use_launcher)
     env = os.environ.copy() if cmd[0] == "deepspeed" else single_process_env()
     log_path = Path(log_path)
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "w") as log:
-        code = subprocess.call(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
+        child = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True,
+                                 pass_fds=tuple(keep_fds), preexec_fn=_die_with_parent(os.getpid()))  # fmt: skip
+        try:
+            code = child.wait()
+        except BaseException:  # Ctrl-C, SIGTERM turned into an exception: the training goes with us
+            os.killpg(child.pid, signal.SIGTERM)
+            try:
+                child.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(child.pid, signal.SIGKILL)
+            raise
     if code != 0:
         tail = "".join(log_path.read_text(errors="replace").splitlines(keepends=True)[-30:])
         raise RuntimeError(f"{module} exited with {code}; last lines of {log_path}:\n{tail}")

@@ -86,7 +86,7 @@ def test_retrieve_bad_input(files, tmp_path):
     write_jsonl(tmp_path / "empty.jsonl", [])
     base = ["--data.bad", str(files / "scored.jsonl"), "--data.output", str(tmp_path / "o.jsonl"),
             "--retrieve.cache_dir", str(tmp_path / "emb")]  # fmt: skip
-    with pytest.raises(SystemExit, match="the pool is empty"):
+    with pytest.raises(SystemExit, match="the file holds no rows"):
         retrieve.main(base + ["--data.pool", str(tmp_path / "empty.jsonl")])
     write_jsonl(tmp_path / "bad_empty_text.jsonl", [{"prompt": " ", "bad": True}])
     with pytest.raises(SystemExit, match=r"line 1, key 'prompt': empty text"):

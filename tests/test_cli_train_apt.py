@@ -93,3 +93,41 @@ def test_help_lists_apt_flags_and_openrlhfs_flags(capsys):
     out = capsys.readouterr().out
     assert "--apt.sft_coef" in out and "--apt.stop_on_collapse_enable" in out
     assert "--model.nll_loss_coef" in out and "--ds.zero_stage" in out  # from the installed OpenRLHF
+
+
+CHAT = [{"role": "user", "content": "What is 2 plus 3?"}]
+
+
+@pytest.mark.parametrize(
+    "lines, extra, message",
+    [
+        (['{"prompt": "q", "chosen": "a", "chosen": "b", "rejected": "c"}'], [], "line 1, key 'chosen': appears twice"),
+        ([json.dumps({"prompt": CHAT, "chosen": "5", "rejected": "6"})], ["--data.apply_chat_template"],
+         "line 1, key 'chosen': is a str but 'prompt' is a list"),
+        ([json.dumps({"prompt": 7, "chosen": "5", "rejected": "6"})], [], "line 1, key 'prompt': must be a string"),
+        ([json.dumps({"prompt": "q", "chosen": ["5"], "rejected": "6"})], [], "line 1, key 'chosen': must be a string"),
+        ([json.dumps({"prompt": "q", "chosen": "5", "rejected": "   "})], [], "line 1, key 'rejected': empty string"),
+        ([json.dumps({"prompt": "q", "chosen": "5", "rejected": 6})], [], "line 1, key 'rejected': must be a string"),
+        ([json.dumps({"prompt": [{"role": "user"}], "chosen": [], "rejected": []})], ["--data.apply_chat_template"],
+         "line 1, key 'prompt': message 0 needs a string 'content'"),
+    ],
+)  # fmt: skip
+def test_rows_openrlhf_would_crash_on_fail_before_any_model_loads(tmp_path, lines, extra, message):
+    data = tmp_path / "bad.jsonl"
+    data.write_text("\n".join(lines) + "\n")
+    with pytest.raises(SystemExit) as err:
+        train_apt.main(_args(tmp_path / "no-model-here", data, tmp_path / "out", *extra))
+    assert str(data) in str(err.value) and message in str(err.value)
+
+
+def test_stat_sft_rows_are_checked_like_openrlhfs_sft_dataset(tmp_path):
+    from openrlhf_weakness.cli import train_stat_sft
+
+    data = tmp_path / "sft.jsonl"
+    data.write_text(json.dumps({"input": "q", "output": "a", "stat_weight": 1.0}) + "\n"
+                    + json.dumps({"input": CHAT, "output": "5", "stat_weight": 1.0}) + "\n")  # fmt: skip
+    args = ["--model.model_name_or_path", str(tmp_path / "no-model"), "--data.dataset", str(data),
+            "--data.input_key", "input", "--data.output_key", "output", "--ckpt.output_dir", str(tmp_path / "o")]  # fmt: skip
+    with pytest.raises(SystemExit) as err:
+        train_stat_sft.main(args)
+    assert f"{data}, line 2, key 'input': must be a string" in str(err.value)

@@ -246,7 +246,8 @@ class APTLoop:
 
         write_json(it / "train_args.json", {"module": "openrlhf_weakness.cli.train_apt", "args": args})
         self.log(f"training on {n_pairs} rows -> {out}")
-        self._timed("train", lambda: run_training("openrlhf_weakness.cli.train_apt", args, it / "train.log", launcher))
+        self._timed("train", lambda: run_training("openrlhf_weakness.cli.train_apt", args, it / "train.log", launcher,
+                                                  keep_fds=(self.run.lock_fd,)))  # fmt: skip
         os.replace(tmp, out)
         return str(out)
 

@@ -8,7 +8,7 @@ import os
 import shutil
 from pathlib import Path
 
-from openrlhf_weakness.io import write_json
+from openrlhf_weakness.io import lock_run_dir, write_json
 
 
 class ConfigMismatch(RuntimeError):
@@ -36,16 +36,24 @@ class RunDir:
     def __init__(self, root: str | os.PathLike, config: dict, force: bool = False):
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
+        self.lock_fd = lock_run_dir(self.root)  # held until this process and its training child end
         manifest = self.root / "manifest.json"
         if manifest.exists():
             old = read_json(manifest)["config"]
             if old != json.loads(json.dumps(config, default=str)) and not force:
+                self.close()
                 changed = sorted(k for k in set(old) | set(config) if old.get(k) != config.get(k))
                 raise ConfigMismatch(
                     f"{self.root} was written by another configuration (differs in: {', '.join(changed)}); use a new "
                     "--apt.run_dir, or --apt.resume_force_enable to continue it anyway"
                 )
         write_json(manifest, {"config": config, "versions": package_versions()})
+
+    def close(self) -> None:
+        """Release the run directory (also released when the process ends)."""
+        if self.lock_fd is not None:
+            os.close(self.lock_fd)
+            self.lock_fd = None
 
     def iteration(self, t: int) -> Path:
         path = self.root / f"iter_{t}"

@@ -23,15 +23,64 @@ def local_files(dataset_flag: str | None) -> list[str]:
     return [p for p in paths if p.lower().endswith(LOCAL_SUFFIXES) and os.path.isfile(p)]
 
 
+def check_message_field(path, line: int, key: str, value, chat: bool) -> None:
+    """A prompt/answer field as OpenRLHF's datasets read it: a non-empty string, or with ``--data.apply_chat_template``
+    a non-empty list of ``{"role": str, "content": str}`` messages."""
+    if chat and isinstance(value, list):
+        if not value:
+            raise DataError(path, line, "empty message list", key)
+        for i, message in enumerate(value):
+            if not isinstance(message, dict) or not isinstance(message.get("role"), str):
+                raise DataError(path, line, f"message {i} must be an object with a string 'role'", key)
+            if not isinstance(message.get("content"), str):
+                raise DataError(path, line, f"message {i} needs a string 'content'", key)
+        return
+    if not isinstance(value, str):
+        kinds = (
+            "a string or a list of chat messages"
+            if chat
+            else "a string (or chat messages with --data.apply_chat_template)"
+        )
+        raise DataError(path, line, f"must be {kinds}, got {type(value).__name__}", key)
+    if not value.strip():
+        raise DataError(path, line, "empty string", key)
+
+
+def _same_kind(path, line: int, first: tuple[str, object], second: tuple[str, object]) -> None:
+    """OpenRLHF concatenates these two fields (``prompt + chosen``): both strings or both message lists."""
+    if isinstance(first[1], list) != isinstance(second[1], list):
+        raise DataError(
+            path, line, f"is a {type(second[1]).__name__} but '{first[0]}' is a {type(first[1]).__name__}: use strings "
+            "for both or chat message lists for both", second[0]
+        )  # fmt: skip
+
+
 def validate_pairs_file(
-    path: str, chosen_key: str = "chosen", prompt_key: str | None = None, weight_key: str | None = None
+    path: str,
+    chosen_key: str = "chosen",
+    prompt_key: str | None = None,
+    weight_key: str | None = None,
+    rejected_key: str = "rejected",
+    chat: bool = False,
 ) -> dict:
-    """Raise :class:`DataError` naming file, line and key for the first bad row; return counts otherwise."""
+    """Check every row the way OpenRLHF's RewardDataset will read it (types, empty fields, chat lists, duplicate
+    keys, weights); raise :class:`DataError` naming file, line and key for the first bad row. A missing or empty
+    rejected answer is an SFT-only row."""
     counts = {"rows": 0, "pairs": 0, "sft_only": 0}
     for lineno, row in iter_jsonl(path):
-        for key in (k for k in (chosen_key, prompt_key) if k):
-            if row.get(key) in (None, "", []):
-                raise DataError(path, lineno, "missing or empty (every row needs it)", key)
+        for key in (k for k in (prompt_key, chosen_key) if k):
+            if key not in row or row[key] is None:
+                raise DataError(path, lineno, "missing (every row needs it)", key)
+            check_message_field(path, lineno, key, row[key], chat)
+        rejected = row.get(rejected_key)
+        if rejected is None or rejected == "" or rejected == []:
+            counts["sft_only"] += 1
+        else:
+            check_message_field(path, lineno, rejected_key, rejected, chat)
+            _same_kind(path, lineno, (chosen_key, row[chosen_key]), (rejected_key, rejected))
+            counts["pairs"] += 1
+        if prompt_key:
+            _same_kind(path, lineno, (prompt_key, row[prompt_key]), (chosen_key, row[chosen_key]))
         if weight_key:
             if weight_key not in row:
                 raise DataError(path, lineno, "missing (--apt.weight_key is set)", weight_key)
@@ -41,3 +90,21 @@ def validate_pairs_file(
     if counts["rows"] == 0:
         raise DataError(path, None, "the file holds no rows")
     return counts
+
+
+def validate_sft_file(
+    path: str, input_key: str = "input", output_key: str | None = "output", chat: bool = False
+) -> int:
+    """Check every row the way OpenRLHF's SFTDataset will read it; return the row count."""
+    rows = 0
+    for lineno, row in iter_jsonl(path):
+        for key in (k for k in (input_key, output_key) if k):
+            if key not in row or row[key] is None:
+                raise DataError(path, lineno, "missing (every row needs it)", key)
+            check_message_field(path, lineno, key, row[key], chat)
+        if output_key:
+            _same_kind(path, lineno, (input_key, row[input_key]), (output_key, row[output_key]))
+        rows += 1
+    if rows == 0:
+        raise DataError(path, None, "the file holds no rows")
+    return rows

@@ -23,6 +23,8 @@ def _init_worker(assess_cfg, gen_cfg) -> None:
     from openrlhf_weakness.assess.config import make_assessor
 
     _WORKER_ASSESSOR = make_assessor(assess_cfg, gen_cfg, isolated=False)
+    if assess_cfg.assessor == "math":  # math-verify's first calls in a process are 3-5x slower: pay that here
+        _WORKER_ASSESSOR.assess_batch([Item("", f"The answer is \\boxed{{{k}/7}}", str(k + 1)) for k in range(40)])
 
 
 def _assess_in_worker(item: Item) -> Assessment:

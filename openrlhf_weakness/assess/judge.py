@@ -68,7 +68,8 @@ RUBRICS = {
         ],
     },
 }
-RESULT = re.compile(r"\[RESULT\]\s*[:(]?\s*([-+]?\d+(?:\.\d+)?)")
+RESULT = re.compile(r"\[RESULT\]\s*[:(]?\s*([-+]?[0-9]+(?:\.[0-9]+)?)(?![0-9])", re.ASCII)
+RESULT_MARK = re.compile(r"\[\s*RESULT\s*\]", re.I)
 
 
 def load_rubric(name_or_path: str) -> dict:
@@ -85,9 +86,13 @@ def load_rubric(name_or_path: str) -> dict:
 
 
 def judge_messages(item: Item, rubric: dict) -> list[dict]:
+    """The judge's request. The answer under judgement cannot carry a score marker into it: an answer that writes
+    ``[RESULT] 5`` (a reward hack under RL) reaches the judge as ``(RESULT) 5``."""
+    from openrlhf_weakness.backends.base import message_text
+
     levels = "\n".join(f"Score {i + 1}: {text}" for i, text in enumerate(rubric["levels"]))
-    prompt = item.prompt if isinstance(item.prompt, str) else "\n".join(m["content"] for m in item.prompt)
-    user = TEMPLATE.format(instruction=prompt, response=item.response, reference=item.reference,
+    response = RESULT_MARK.sub("(RESULT)", str(item.response))
+    user = TEMPLATE.format(instruction=message_text(item.prompt), response=response, reference=item.reference,
                            criteria=rubric["criteria"], levels=levels)  # fmt: skip
     return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": user}]
 

@@ -21,6 +21,13 @@ def as_messages(prompt: Prompt) -> list:
     return prompt if isinstance(prompt, list) else [{"role": "user", "content": prompt}]
 
 
+def message_text(prompt) -> str:
+    """The words of a prompt: a plain string as it is, a chat list as its messages' contents, one per line."""
+    if isinstance(prompt, list):
+        return "\n".join(str(m.get("content", "")) if isinstance(m, dict) else str(m) for m in prompt)
+    return str(prompt)
+
+
 def render_prompt(tokenizer, prompt: Prompt, chat_template: bool) -> tuple[str, bool]:
     """The text a local engine sees, and whether it came from the chat template (which already has special tokens)."""
     if isinstance(prompt, list) or chat_template:

@@ -52,6 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     from openrlhf_weakness.apt.run_dir import ConfigMismatch
     from openrlhf_weakness.assess.config import AssessConfig
     from openrlhf_weakness.backends.config import GenerationConfig
+    from openrlhf_weakness.io import RunDirBusy
     from openrlhf_weakness.retrieve.config import RetrieveConfig
 
     patches.apply()
@@ -66,9 +67,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         loop = APTLoop(cfg, data, gen, from_namespace(AssessConfig, args, "assess"),
                        from_namespace(RetrieveConfig, args, "retrieve"), from_namespace(PairsConfig, args, "pairs"))  # fmt: skip
-    except ConfigMismatch as err:
+    except (ConfigMismatch, RunDirBusy) as err:
         raise SystemExit(f"apt: {err}")
-    loop.run_loop()
+    try:
+        loop.run_loop()
+    finally:
+        loop.run.close()
     return 0
 
 

@@ -48,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     source_key = getattr(args, "data.datasource_key")
     path = getattr(args, "data.dataset")
     try:
-        rows, skipped = load_rows(path, keys, cfg.skip_bad_rows_enable)
+        rows, skipped = load_rows(path, keys, cfg.skip_bad_rows_enable, allow_empty=False)
         for lineno, row in rows:
             if not isinstance(row[keys[1]], str):
                 raise DataError(path, lineno, f"must be a string, got {type(row[keys[1]]).__name__}", keys[1])

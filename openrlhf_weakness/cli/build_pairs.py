@@ -44,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
         for k in ("prompt", "reference", "response", "score")
     }
     try:
-        bad_rows, _ = load_rows(getattr(args, "data.bad"), [keys["prompt"], keys["reference"]])
+        bad_rows, _ = load_rows(getattr(args, "data.bad"), [keys["prompt"], keys["reference"]], allow_empty=False)
         bad_key = getattr(args, "data.bad_key")
         if not any(bad_key in row for _, row in bad_rows):  # a weakness ledger: every row is a failure
             bad_rows = [(line, dict(row, **{bad_key: True})) for line, row in bad_rows]

@@ -35,10 +35,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _load_texts(path: str, key: str) -> tuple[list[int], list[dict], list[str]]:
+    from openrlhf_weakness.backends.base import message_text
     from openrlhf_weakness.io import load_rows
 
-    rows, _ = load_rows(path, [key])
-    return [line for line, _ in rows], [row for _, row in rows], [str(row[key]) for _, row in rows]
+    rows, _ = load_rows(path, [key], allow_empty=False)
+    return [line for line, _ in rows], [row for _, row in rows], [message_text(row[key]) for _, row in rows]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -4,7 +4,9 @@
 
 POST any path but /health with ``{"query": [...], "prompts": [...], "labels": [...]}`` -> ``{"rewards": [...],
 "scores": [...], "extra_logs": {...}}``. GET /health -> ``{"status": "ok", ...}``. Binds 127.0.0.1 unless told
-otherwise; bodies over ``--serve.max_body_mb`` get 413, malformed bodies 400, and the server keeps serving.
+otherwise; bodies over ``--serve.max_body_mb`` get 413, malformed or too deeply nested bodies and requests with more
+than ``--serve.max_samples`` samples 400, a body not received within ``--serve.body_timeout`` seconds 408, and the
+server keeps serving.
 """
 
 from __future__ import annotations
@@ -26,11 +28,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--serve.port", type=int, default=5000)
     parser.add_argument("--serve.max_body_mb", type=float, default=16.0, help="largest request body accepted")
     parser.add_argument("--serve.max_concurrent", type=int, default=16, help="requests assessed at once (rest wait)")
+    parser.add_argument("--serve.max_samples", type=int, default=4096, help="most samples one request may carry")
+    parser.add_argument("--serve.body_timeout", type=float, default=30.0,
+                        help="seconds a client may take to send its body (slow partial bodies are closed)")  # fmt: skip
     add_flags(parser, RewardHookConfig, "hook")
     return parser
 
 
-def make_app(rewarder, max_body_mb: float = 16.0, max_concurrent: int = 16):
+def make_app(
+    rewarder, max_body_mb: float = 16.0, max_concurrent: int = 16, max_samples: int = 4096, body_timeout: float = 30.0
+):
     """The aiohttp application (tests and benchmarks start it on 127.0.0.1)."""
     from aiohttp import web
 
@@ -47,18 +54,28 @@ def make_app(rewarder, max_body_mb: float = 16.0, max_concurrent: int = 16):
     async def reward(request):
         counters["requests"] += 1
         try:
-            body = json.loads((await request.read()).decode("utf-8"))
+            raw = await asyncio.wait_for(request.read(), timeout=body_timeout)
         except web.HTTPRequestEntityTooLarge:
             counters["bad_requests"] += 1
             raise
+        except asyncio.TimeoutError:
+            counters["bad_requests"] += 1
+            return web.json_response({"error": f"body not received within {body_timeout:g} s"}, status=408,
+                                     headers={"Connection": "close"})  # fmt: skip
+        try:
+            body = json.loads(raw.decode("utf-8"))
         except (UnicodeDecodeError, ValueError) as err:
             return bad(f"body is not UTF-8 JSON: {err}")
+        except RecursionError:
+            return bad("body is nested too deeply")
         if not isinstance(body, dict):
             return bad("body must be a JSON object with query, prompts, labels")
         queries = body.get("query", body.get("queries"))
         prompts, labels = body.get("prompts"), body.get("labels")
         if not isinstance(queries, list) or not all(isinstance(q, str) for q in queries):
             return bad("'query' must be a list of strings")
+        if len(queries) > max_samples:
+            return bad(f"{len(queries)} samples in one request; at most {max_samples} (--serve.max_samples)")
         for name, value in (("prompts", prompts), ("labels", labels)):
             if value is not None and (not isinstance(value, list) or len(value) != len(queries)):
                 return bad(f"'{name}' must be a list as long as 'query' ({len(queries)})")
@@ -82,7 +99,8 @@ def main(argv: list[str] | None = None) -> int:
     from openrlhf_weakness.hooks.rewarder import Rewarder, RewardHookConfig
 
     cfg = from_namespace(RewardHookConfig, args, "hook")
-    app = make_app(Rewarder(cfg), getattr(args, "serve.max_body_mb"), getattr(args, "serve.max_concurrent"))
+    app = make_app(Rewarder(cfg), getattr(args, "serve.max_body_mb"), getattr(args, "serve.max_concurrent"),
+                   getattr(args, "serve.max_samples"), getattr(args, "serve.body_timeout"))  # fmt: skip
     host, port = getattr(args, "serve.host"), getattr(args, "serve.port")
     print(f"serve_assessor: {cfg.assessor} assessor on http://{host}:{port}/get_reward (health: /health)", flush=True)
     web.run_app(app, host=host, port=port, print=None)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections import Counter
 from dataclasses import dataclass
@@ -50,6 +51,9 @@ class Pipeline:
         self.cfg, self.args, self.gen, self.teacher, self.assess = cfg, args, gen, teacher, assess
         self.root = Path(cfg.run_dir)
         self.root.mkdir(parents=True, exist_ok=True)
+        from openrlhf_weakness.io import lock_run_dir
+
+        self.lock_fd = lock_run_dir(self.root)  # one process per run directory
         self.key = {k: getattr(args, f"data.{k}_key") for k in ("input", "output", "reference")}
         self._teacher_backend = None
         self.counts: Counter = Counter()
@@ -328,10 +332,18 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from openrlhf_weakness.assess.config import AssessConfig
     from openrlhf_weakness.backends.config import GenerationConfig
+    from openrlhf_weakness.io import RunDirBusy
 
     cfg = from_namespace(StatConfig, args, "stat")
-    Pipeline(cfg, args, from_namespace(GenerationConfig, args, "gen"), from_namespace(GenerationConfig, args, "teacher"),
-             from_namespace(AssessConfig, args, "assess")).run()  # fmt: skip
+    try:
+        pipeline = Pipeline(cfg, args, from_namespace(GenerationConfig, args, "gen"),
+                            from_namespace(GenerationConfig, args, "teacher"), from_namespace(AssessConfig, args, "assess"))  # fmt: skip
+    except RunDirBusy as err:
+        raise SystemExit(f"stat: {err}")
+    try:
+        pipeline.run()
+    finally:
+        os.close(pipeline.lock_fd)
     return 0
 
 

@@ -51,15 +51,17 @@ def main(argv: list[str] | None = None) -> None:
         return
     weight_key, total = getattr(known, "stat.weight_key"), getattr(known, "stat.total")
     args = openrlhf_cli.parse_args(OPENRLHF_MODULE, rest)
-    if weight_key:
-        from openrlhf_weakness.apt.validate import local_files
-        from openrlhf_weakness.io import DataError
+    from openrlhf_weakness.apt.validate import local_files, validate_sft_file
+    from openrlhf_weakness.io import DataError
 
-        try:
-            for path in local_files(args.data.dataset):
+    try:  # every row as OpenRLHF's SFTDataset will read it, before any model loads
+        for path in local_files(args.data.dataset):
+            validate_sft_file(path, args.data.input_key, args.data.output_key, bool(args.data.apply_chat_template))
+            if weight_key:
                 _validate(path, weight_key)
-        except DataError as err:
-            raise SystemExit(f"train_stat_sft: bad training data: {err}")
+    except DataError as err:
+        raise SystemExit(f"train_stat_sft: bad training data: {err}")
+    if weight_key:
         install_sampler(weight_key, total)
     openrlhf_cli.run(OPENRLHF_MODULE, rest)
 

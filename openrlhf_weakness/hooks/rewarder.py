@@ -40,7 +40,7 @@ class RewardHookConfig:
         "seconds a call may wait beyond timeout for samples queued behind slow ones; "
         "a sample still queued then gets the fallback reward",
     )
-    workers: int = flag(4, "worker processes assessing samples (each killed and replaced at a sample's deadline)")
+    workers: int = flag(2, "worker processes assessing samples (each killed and replaced at a sample's deadline)")
     ledger: str | None = flag(None, "JSON Lines file that failures are appended to")
     datasources: str = flag("", "comma-separated datasources (or skills) logged as acc_<name> in extra_logs")
     window: int = flag(256, "recent samples per datasource behind each acc_<name>")

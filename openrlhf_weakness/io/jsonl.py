@@ -7,6 +7,25 @@ import os
 from typing import Iterable, Iterator
 
 
+def _no_constant(name: str):
+    raise ValueError(f"{name} is not JSON (strict JSON has no NaN or Infinity)")
+
+
+def _unique_keys(pairs: list) -> dict:
+    row = {}
+    for key, value in pairs:
+        if key in row:
+            raise _DuplicateKey(key)
+        row[key] = value
+    return row
+
+
+class _DuplicateKey(ValueError):
+    def __init__(self, key: str):
+        super().__init__(key)
+        self.key = key
+
+
 class DataError(ValueError):
     """Bad input data; the message names the file, line and key."""
 
@@ -17,8 +36,8 @@ class DataError(ValueError):
 
 
 def iter_jsonl(path: str | os.PathLike, start: int = 1) -> Iterator[tuple[int, dict]]:
-    """Yield (1-based line number, object) for every non-blank line from line ``start``; a line that is not a JSON
-    object (or not UTF-8) raises :class:`DataError` naming it."""
+    """Yield (1-based line number, object) for every non-blank line from line ``start``; a line that is not a strict
+    JSON object (not UTF-8, NaN/Infinity, a key given twice, nested too deeply) raises :class:`DataError` naming it."""
     with open(path, "rb") as f:
         for lineno, raw in enumerate(f, start=1):
             if lineno < start:
@@ -32,21 +51,30 @@ def iter_jsonl(path: str | os.PathLike, start: int = 1) -> Iterator[tuple[int, d
             if not line.strip():
                 continue
             try:
-                row = json.loads(line)
+                row = json.loads(line, parse_constant=_no_constant, object_pairs_hook=_unique_keys)
             except json.JSONDecodeError as err:
                 raise DataError(path, lineno, f"not valid JSON ({err.msg} at column {err.colno})") from None
+            except _DuplicateKey as err:
+                raise DataError(
+                    path, lineno, "appears twice in one object (one value would be lost)", err.key
+                ) from None
+            except ValueError as err:
+                raise DataError(path, lineno, str(err)) from None
+            except RecursionError:
+                raise DataError(path, lineno, "JSON nested too deeply") from None
             if not isinstance(row, dict):
                 raise DataError(path, lineno, f"expected a JSON object, found {type(row).__name__}")
             yield lineno, row
 
 
 def load_rows(
-    path: str | os.PathLike, required: list[str], skip_bad_rows: bool = False
+    path: str | os.PathLike, required: list[str], skip_bad_rows: bool = False, allow_empty: bool = True
 ) -> tuple[list[tuple[int, dict]], list[str]]:
     """(line, row) pairs having every ``required`` key, and the reasons for the rows skipped.
 
     Without ``skip_bad_rows`` the first bad line raises; with it, bad lines are skipped and each reason is returned
-    so that the caller reports a count. Nothing is dropped silently.
+    so that the caller reports a count. Nothing is dropped silently. ``allow_empty=False``: a file with no rows at all
+    (empty, or only blank lines) raises, for inputs where that can only be a mistake.
     """
     rows, skipped = [], []
     lines = iter_jsonl(path)
@@ -69,18 +97,21 @@ def load_rows(
             skipped.append(str(err))
             continue
         rows.append((lineno, row))
+    if not rows and not skipped and not allow_empty:
+        raise DataError(path, None, "the file holds no rows (it is empty or only blank lines)")
     return rows, skipped
 
 
 def write_jsonl(path: str | os.PathLike, rows: Iterable[dict]) -> int:
-    """Write rows atomically (temporary file in the same folder, then rename); return how many were written."""
+    """Write rows atomically (temporary file in the same folder, then rename); return how many were written.
+    Strict JSON: a NaN or Infinity raises ValueError and nothing is written."""
     path = os.fspath(path)
     tmp = f"{path}.tmp{os.getpid()}"
     count = 0
     try:
         with open(tmp, "w", encoding="utf-8") as f:
             for row in rows:
-                f.write(json.dumps(row, ensure_ascii=False) + "\n")
+                f.write(json.dumps(row, ensure_ascii=False, allow_nan=False) + "\n")
                 count += 1
             f.flush()
             os.fsync(f.fileno())
