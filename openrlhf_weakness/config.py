@@ -15,10 +15,13 @@ def flag(default: Any, help: str, choices: list | None = None) -> Any:
     return dataclasses.field(default=default, metadata={"help": help, "choices": choices})
 
 
-def add_flags(parser: argparse.ArgumentParser, config_cls: type, namespace: str) -> None:
-    """Declare ``--{namespace}.{field}`` for every field; bool fields must end in ``_enable`` (OpenRLHF's style)."""
+def add_flags(parser: argparse.ArgumentParser, config_cls: type, namespace: str, exclude: tuple = ()) -> None:
+    """Declare ``--{namespace}.{field}`` for every field but ``exclude`` (settings a caller fixes itself, so never
+    offered as a flag that would be overwritten); bool fields must end in ``_enable`` (OpenRLHF's style)."""
     group = parser.add_argument_group(f"--{namespace}.*", config_cls.__doc__)
     for field in dataclasses.fields(config_cls):
+        if field.name in exclude:
+            continue
         name, meta = f"--{namespace}.{field.name}", field.metadata
         if field.type in (bool, "bool"):
             assert field.name.endswith("_enable"), f"switch {name} must end in _enable"
@@ -35,6 +38,8 @@ def add_flags(parser: argparse.ArgumentParser, config_cls: type, namespace: str)
 
 
 def from_namespace(config_cls: type[T], args: argparse.Namespace, namespace: str) -> T:
-    """Build the config from parsed flags (flat names such as ``apt.sft_coef``)."""
-    values = {f.name: getattr(args, f"{namespace}.{f.name}") for f in dataclasses.fields(config_cls)}
+    """Build the config from parsed flags (flat names such as ``apt.sft_coef``); fields left out of the parser keep
+    their defaults."""
+    values = {f.name: getattr(args, f"{namespace}.{f.name}") for f in dataclasses.fields(config_cls)
+              if hasattr(args, f"{namespace}.{f.name}")}  # fmt: skip
     return config_cls(**values)

@@ -87,8 +87,8 @@ def test_empty_inputs_are_an_error_in_assess_build_pairs_and_retrieve(tmp_path, 
 
 
 def test_chat_list_prompts_are_embedded_as_their_words(tmp_path):
-    from openrlhf_weakness.cli.retrieve import _load_texts
+    from openrlhf_weakness.retrieve.stage import load_texts
 
     chat = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "What is 2 plus 3?"}]
     write_jsonl(tmp_path / "bad.jsonl", [{"prompt": chat}, {"prompt": "plain"}])
-    assert _load_texts(str(tmp_path / "bad.jsonl"), "prompt")[2] == ["Be brief.\nWhat is 2 plus 3?", "plain"]
+    assert load_texts(str(tmp_path / "bad.jsonl"), "prompt")[2] == ["Be brief.\nWhat is 2 plus 3?", "plain"]

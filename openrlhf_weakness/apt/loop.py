@@ -116,7 +116,7 @@ class APTLoop:
         if out.exists():
             return [json.loads(line) for line in open(out)]
         from openrlhf_weakness.assess.base import Item
-        from openrlhf_weakness.backends.cache import ResponseCache
+        from openrlhf_weakness.backends.cache import open_cache
         from openrlhf_weakness.backends.config import SamplingParams
         from openrlhf_weakness.backends.driver import generate_all
         from openrlhf_weakness.io import write_jsonl
@@ -124,11 +124,12 @@ class APTLoop:
         params = SamplingParams.from_config(self.gen)
         if max_new_tokens:
             params = replace(params, max_new_tokens=max_new_tokens)
-        cache = ResponseCache(self.run.root / "cache")
+        cache = open_cache(self.gen, self.run.root / "cache")
         prompts = [row[self.data.input_key] for row in rows]
         backend = self.backend(model)  # loading is timed on its own, not as generation
         answers, _ = self._timed("generate", lambda: generate_all(backend, prompts, params, cache, desc))
-        cache.close()
+        if cache is not None:
+            cache.close()
         items = [Item(r[self.data.input_key], a[0], r[self.data.reference_key]) for r, a in zip(rows, answers)]
         results = self._timed("assess", lambda: self.assessor().assess_batch(items))
         scored = []
@@ -186,34 +187,45 @@ class APTLoop:
         return result
 
     # ---- one iteration ---------------------------------------------------------------------------------------
-    def retrieve(self, it: Path) -> Path:
+    def eval_texts(self) -> list[str]:
+        """The dev, guard and test questions: retrieval never takes a pool row that overlaps them."""
+        from openrlhf_weakness.backends.base import message_text
+
+        return [message_text(row[self.data.input_key]) for split in ("dev", "guard", "test")
+                if getattr(self.data, split) for row in self.load(getattr(self.data, split))]  # fmt: skip
+
+    def retrieve(self, it: Path, bad: list[dict], model: str) -> Path:
         out = it / "similar.jsonl"
         if not out.exists():
-            from openrlhf_weakness.cli import retrieve
+            from openrlhf_weakness.io import write_jsonl
+            from openrlhf_weakness.retrieve.stage import RetrieveError, RetrieveInputs, retrieve_similar
 
-            args = ["--data.bad", str(it / "bad.jsonl"), "--data.pool", self.data.pool, "--data.output", str(out),
-                    "--data.input_key", self.data.input_key]  # fmt: skip
-            for name, value in asdict(self.retrieve_cfg).items():
-                if value is not None and value is not False:
-                    args += [f"--retrieve.{name}"] + ([] if value is True else [str(value)])
-            self._timed("retrieve", lambda: retrieve.main(args))
+            inputs = RetrieveInputs(bad, self.data.pool, self.data.input_key, eval_texts=self.eval_texts(),
+                                    source=str(it / "bad.jsonl"))  # fmt: skip
+            tagger = replace(self.gen, model=model, cache_dir=self.gen.cache_dir or str(self.run.root / "cache"))
+            try:
+                rows, summary = self._timed("retrieve", lambda: retrieve_similar(inputs, self.retrieve_cfg, tagger))
+            except RetrieveError as err:
+                raise SystemExit(f"apt: retrieve: {err}")
+            write_json(f"{out}.summary.json", summary)
+            write_jsonl(out, rows)
+            self.log(f"retrieved {len(rows)} similar cases (decontaminated against dev/guard/test)")
         return out
 
-    def build_pairs(self, it: Path, similar_scored: Path, iteration: int) -> Path:
+    def pairs(self, it: Path, bad: list[dict], similar_scored: list[dict], iteration: int) -> Path:
         out = it / "pairs.jsonl"
         if not out.exists():
-            from openrlhf_weakness.cli import build_pairs
+            from openrlhf_weakness.apt.pairs import build_pairs
+            from openrlhf_weakness.io import write_jsonl
 
-            args = ["--data.bad", str(it / "bad.jsonl"), "--data.similar", str(similar_scored),
-                    "--data.output", str(out), "--data.input_key", self.data.input_key,
-                    "--data.reference_key", self.data.reference_key]  # fmt: skip
-            if self.gen.chat_template_enable:
-                args.append("--data.apply_chat_template")
-            for name, value in asdict(
-                replace(self.pairs_cfg, iteration=iteration, bad_below=self.assess.bad_below)
-            ).items():
-                args += [f"--pairs.{name}", str(value)]
-            self._timed("pairs", lambda: build_pairs.main(args))
+            cfg = replace(self.pairs_cfg, iteration=iteration, bad_below=self.assess.bad_below)
+            keys = {"prompt": self.data.input_key, "reference": self.data.reference_key, "response": "response",
+                    "score": "score"}  # fmt: skip
+            rows, counts = self._timed(
+                "pairs", lambda: build_pairs(bad, similar_scored, cfg, keys, self.gen.chat_template_enable)
+            )
+            write_jsonl(out, rows)
+            self.log(f"pairs: {len(rows)} rows ({', '.join(f'{k}: {v}' for k, v in sorted(counts.items()))})")
         return out
 
     def train(self, it: Path, model: str, ref: str, pairs: Path) -> str:
@@ -280,13 +292,12 @@ class APTLoop:
             if not bad:
                 reason = "no bad cases left"
                 break
-            similar = [json.loads(line) for line in open(self.retrieve(it))]
-            similar_scored = it / "similar_scored.jsonl"
+            similar = [json.loads(line) for line in open(self.retrieve(it, bad, model))]
+            similar_scored = []
             if similar:
-                self.answer_and_assess(model, similar, similar_scored, f"iter {t}: answer similar")
-            elif not similar_scored.exists():
-                open(similar_scored, "w").close()
-            pairs = self.build_pairs(it, similar_scored, t)
+                similar_scored = self.answer_and_assess(model, similar, it / "similar_scored.jsonl",
+                                                        f"iter {t}: answer similar")  # fmt: skip
+            pairs = self.pairs(it, bad, similar_scored, t)
             ref = model if cfg.ref_policy == "previous" else cfg.model
             new_model = self.train(it, model, ref, pairs)
             ev = self.evaluate(new_model, f"M_{t + 1}", it)

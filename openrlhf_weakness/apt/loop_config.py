@@ -6,6 +6,10 @@ from dataclasses import dataclass
 
 from openrlhf_weakness.config import flag
 
+# PairsConfig fields the loop sets itself (the iteration number; a similar case is bad by --assess.bad_below): not
+# offered as --pairs.* flags on cli.apt, where they could only be overwritten.
+LOOP_SETS_PAIRS = ("bad_below", "iteration")
+
 
 @dataclass
 class APTLoopConfig:

@@ -59,12 +59,12 @@ def make_assessor(cfg: AssessConfig, gen=None, isolated: bool = True):
         return FunctionAssessor(cfg.function_path, cfg.num_workers, cfg.function_scale)
     if cfg.assessor == "judge":
         from openrlhf_weakness.assess.judge import JudgeAssessor, load_rubric
-        from openrlhf_weakness.backends.cache import ResponseCache
+        from openrlhf_weakness.backends.cache import open_cache
         from openrlhf_weakness.backends.config import SamplingParams
         from openrlhf_weakness.backends.driver import make_backend
 
         if gen is None or not gen.model:
             raise ValueError("--assess.assessor judge needs a judge model: --gen.backend and --gen.model")
-        cache = None if gen.no_cache_enable else ResponseCache(gen.cache_dir)
+        cache = open_cache(gen)
         return JudgeAssessor(make_backend(gen), SamplingParams.from_config(gen), load_rubric(cfg.judge_rubric), cache)
     raise ValueError(f"unknown --assess.assessor {cfg.assessor!r}")

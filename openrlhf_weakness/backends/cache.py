@@ -48,3 +48,12 @@ class ResponseCache:
 
     def close(self) -> None:
         self._db.close()
+
+
+DEFAULT_CACHE_DIR = ".cache/generations"
+
+
+def open_cache(gen, default_dir: str | os.PathLike = DEFAULT_CACHE_DIR) -> ResponseCache | None:
+    """The response cache a GenerationConfig asks for: none with ``no_cache_enable``, else ``cache_dir`` or the
+    caller's default (a run directory's own cache)."""
+    return None if gen.no_cache_enable else ResponseCache(gen.cache_dir or default_dir)

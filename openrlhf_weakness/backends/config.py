@@ -31,7 +31,11 @@ class GenerationConfig:
     timeout: float = flag(120.0, "openai: seconds per request before it counts as failed and is retried")
     max_retries: int = flag(5, "openai: retries on 429, 5xx, timeouts and malformed replies")
     retry_backoff: float = flag(1.0, "openai: first retry delay in seconds, doubled each retry (with jitter)")
-    cache_dir: str = flag(".cache/generations", "on-disk response cache (keyed by model, prompt and sampling)")
+    cache_dir: str | None = flag(
+        None,
+        "on-disk response cache, keyed by model, prompt and sampling (default: the run "
+        "directory's cache/ in cli.apt and cli.stat, else .cache/generations)",
+    )
     no_cache_enable: bool = flag(False, "do not read or write the response cache")
 
 

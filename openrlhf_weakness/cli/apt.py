@@ -18,7 +18,7 @@ from openrlhf_weakness.config import add_flags, from_namespace
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from openrlhf_weakness.apt.loop_config import APTLoopConfig
+    from openrlhf_weakness.apt.loop_config import LOOP_SETS_PAIRS, APTLoopConfig
     from openrlhf_weakness.apt.pairs import PairsConfig
     from openrlhf_weakness.assess.config import AssessConfig
     from openrlhf_weakness.backends.config import GenerationConfig
@@ -39,7 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_flags(parser, GenerationConfig, "gen")
     add_flags(parser, AssessConfig, "assess")
     add_flags(parser, RetrieveConfig, "retrieve")
-    add_flags(parser, PairsConfig, "pairs")
+    add_flags(parser, PairsConfig, "pairs", exclude=LOOP_SETS_PAIRS)
     return parser
 
 

@@ -105,11 +105,13 @@ def main(argv: list[str] | None = None) -> int:
     work = Path(opts.work_dir)
     paths = build_data(work / "data", opts.train, opts.dev, opts.test)
     student = student_model(Path("runs/demo") / "models")
-    stat.main(["--data.train", paths["train"], "--data.dev", paths["dev"], "--stat.run_dir", str(work / "stat"),
+    code = stat.main(["--data.train", paths["train"], "--data.dev", paths["dev"], "--stat.run_dir", str(work / "stat"),
                "--stat.skill_key", "skill", "--stat.size", str(opts.size), "--gen.model", student,
                "--gen.max_new_tokens", "32", "--gen.chat_template_enable", "--gen.dtype", "bfloat16",
                "--gen.batch_size", "16", "--gen.cache_dir", str(work / "cache"), "--assess.assessor", "function",
                "--assess.function_path", rg_score.__file__])  # fmt: skip
+    if code != 0:
+        raise SystemExit(f"demo_stat: cli.stat failed (exit {code}); see the message above")
     train = [json.loads(line) for line in open(paths["train"])]
     uniform = random.Random(0).sample(train, min(opts.size, len(train)))
     write_jsonl(work / "uniform.jsonl", uniform)

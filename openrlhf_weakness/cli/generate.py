@@ -32,7 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from openrlhf_weakness.backends.cache import ResponseCache
+    from openrlhf_weakness.backends.cache import open_cache
     from openrlhf_weakness.backends.config import GenerationConfig, SamplingParams
     from openrlhf_weakness.backends.driver import generate_all, make_backend
     from openrlhf_weakness.io import DataError, load_rows, write_jsonl
@@ -48,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(f"generate: {getattr(args, 'data.dataset')}: no rows to answer")
     start = time.time()
     backend = make_backend(gen)
-    cache = None if gen.no_cache_enable else ResponseCache(gen.cache_dir)
+    cache = open_cache(gen)
     params = SamplingParams.from_config(gen)
     answers, hits = generate_all(backend, [row[key] for _, row in rows], params, cache)
     out = []

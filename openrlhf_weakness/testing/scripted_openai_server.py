@@ -22,6 +22,7 @@ class ScriptedOpenAIServer:
     def __init__(self, latency: float = 0.0, answer_fn: Callable[[str], str] | None = None, hang_seconds: float = 30):
         self.latency, self.answer_fn, self.hang_seconds = latency, answer_fn, hang_seconds
         self.seen: Counter = Counter()
+        self.models: Counter = Counter()  # the "model" field of each request
         self.requests = 0
         self.max_concurrent = 0
         self._active = 0
@@ -56,6 +57,7 @@ class ScriptedOpenAIServer:
         message = body["messages"][-1]["content"]
         self.requests += 1
         self.seen[message] += 1
+        self.models[body.get("model")] += 1
         self._active += 1
         self.max_concurrent = max(self.max_concurrent, self._active)
         try:

@@ -1,0 +1,149 @@
+"""Which settings reach which stage, in process, with a real HTTP student/teacher on 127.0.0.1 and no training.
+
+Each test here failed on the loop that drove CLIs through argv strings (the defects of the stage-API issue).
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from openrlhf_weakness.apt.loop import APTLoop, LoopData
+from openrlhf_weakness.apt.loop_config import APTLoopConfig
+from openrlhf_weakness.apt.pairs import PairsConfig
+from openrlhf_weakness.assess.config import AssessConfig
+from openrlhf_weakness.backends.config import GenerationConfig
+from openrlhf_weakness.io import write_jsonl
+from openrlhf_weakness.retrieve.config import RetrieveConfig
+from openrlhf_weakness.testing.scripted_openai_server import ScriptedOpenAIServer
+
+
+def _question(a: int, b: int) -> dict:
+    return {"prompt": f"What is {a} plus {b}? Add the two numbers.", "reference": str(a + b), "datasource": "add"}
+
+
+def _student(message: str) -> str:
+    if message.startswith("You are a helpful assistant. Please identify tags"):
+        return '[{"tag": "addition", "explanation": "adds"}]'
+    return "\\boxed{0}"  # wrong on every question: all bad cases
+
+
+@pytest.fixture
+def apt_files(tmp_path):
+    dev, guard, test = [_question(7, 8)], [_question(40, 2)], [_question(31, 9)]
+    pool = [_question(a, a + 3) for a in range(1, 16)] + dev + guard + test  # evaluation questions planted in the pool
+    for name, rows in {"train": [_question(2, 3), _question(5, 6)], "dev": dev, "guard": guard, "test": test,
+                       "pool": pool}.items():  # fmt: skip
+        write_jsonl(tmp_path / f"{name}.jsonl", rows)
+    return tmp_path
+
+
+def _loop(tmp_path, server, **gen) -> APTLoop:
+    data = LoopData(**{k: str(tmp_path / f"{k}.jsonl") for k in ("train", "pool", "dev", "guard", "test")})
+    cfg = APTLoopConfig(model="student-0", run_dir=str(tmp_path / "run"))
+    gen_cfg = GenerationConfig(backend="openai", base_url=server.base_url, max_retries=0, **gen)
+    retrieve = RetrieveConfig(tagger="llm", scale=20.0, cache_dir=str(tmp_path / "emb"))
+    return APTLoop(cfg, data, gen_cfg, AssessConfig(assessor="math", bad_below=4), retrieve, PairsConfig(bad_below=2))
+
+
+def test_apt_loop_hands_its_settings_to_retrieval_pairs_and_the_cache(apt_files):
+    with ScriptedOpenAIServer(answer_fn=_student) as server:
+        loop = _loop(apt_files, server, cache_dir=str(apt_files / "my-cache"))
+        try:
+            it = loop.run.iteration(0)
+            scored = loop.answer_and_assess("student-0", loop.load(loop.data.train), it / "scored.jsonl", "answer")
+            bad = [r for r in scored if r["bad"]]
+            similar = [json.loads(line) for line in open(loop.retrieve(it, bad, "student-0"))]
+            similar_scored = loop.answer_and_assess("student-0", similar, it / "similar_scored.jsonl", "similar")
+            pairs = [json.loads(line) for line in open(loop.pairs(it, bad, similar_scored, 3))]
+        finally:
+            loop.run.close()
+        tagged_by = server.models["student-0"]
+    assert len(bad) == 2
+    # --gen.cache_dir is used (it was ignored: answers went to <run_dir>/cache)
+    assert (apt_files / "my-cache").is_dir() and not (apt_files / "run" / "cache").exists()
+    # the LLM tagger got the loop's generation settings and the model being trained (it failed: no --gen.model)
+    assert tagged_by >= len(bad) + 18
+    # dev, guard and test questions planted in the pool are never retrieved (decontamination was off in the loop)
+    evaluation = {_question(7, 8)["prompt"], _question(40, 2)["prompt"], _question(31, 9)["prompt"]}
+    assert similar and not evaluation & {row["prompt"] for row in similar}
+    # the loop sets the iteration and judges similar answers by --assess.bad_below (4, not the dataclass's 2)
+    assert {row["iteration"] for row in pairs} == {3}
+    assert all(row["rejected"] for row in pairs)  # every similar answer scored 1 < 4: a full pair, no SFT-only row
+
+
+def test_apt_loop_without_a_cache_writes_none(apt_files):
+    with ScriptedOpenAIServer(answer_fn=_student) as server:
+        loop = _loop(apt_files, server, no_cache_enable=True)
+        try:
+            loop.answer_and_assess("student-0", loop.load(loop.data.dev), loop.run.root / "dev.jsonl", "dev")
+            loop.answer_and_assess("student-0", loop.load(loop.data.dev), loop.run.root / "dev2.jsonl", "dev")
+        finally:
+            loop.run.close()
+        assert server.requests == 2  # asked twice: nothing was cached
+    assert not (apt_files / "run" / "cache").exists()
+
+
+@pytest.mark.parametrize("flag", ["--pairs.bad_below", "--pairs.iteration"])
+def test_cli_apt_does_not_offer_pair_settings_that_the_loop_sets(flag, capsys):
+    from openrlhf_weakness.cli.apt import build_parser
+
+    with pytest.raises(SystemExit) as err:
+        build_parser().parse_args(["--data.train", "t", "--data.dev", "d", "--data.pool", "p", flag, "2"])
+    assert err.value.code == 2 and f"unrecognized arguments: {flag} 2" in capsys.readouterr().err
+
+
+def _teacher(message: str) -> str:
+    if "Is the student's answer correct" in message:
+        return (
+            "<judge>incorrect</judge><reason>wrong</reason><skill>"
+            + ("add" if "plus" in message else "sub")
+            + "</skill>"
+        )
+    if message.startswith("Skill:"):
+        return "<question>What is 31 plus 9? Add the two numbers.</question><question>What is 12 plus 30?</question>"
+    if message.startswith("What is"):
+        return "\\boxed{42}"
+    return "\\boxed{0}"  # the student: always wrong
+
+
+def _stat_argv(tmp_path, server, k: int) -> list[str]:
+    return ["--data.train", str(tmp_path / "train.jsonl"), "--data.dev", str(tmp_path / "dev.jsonl"),
+            "--data.test", str(tmp_path / "test.jsonl"), "--stat.run_dir", str(tmp_path / "run"),
+            "--stat.skill_key", "skill", "--stat.k", str(k), "--stat.syn_enable",
+            "--gen.backend", "openai", "--gen.base_url", server.base_url, "--gen.model", "student",
+            "--gen.cache_dir", str(tmp_path / "student-cache"), "--teacher.backend", "openai",
+            "--teacher.base_url", server.base_url, "--teacher.model", "teacher", "--assess.assessor", "math"]  # fmt: skip
+
+
+def test_stat_reruns_what_a_changed_setting_touches_and_reads_test_and_cache_settings(tmp_path):
+    from openrlhf_weakness.cli import stat
+
+    train = [{"input": f"What is {i} plus {i + 1}?", "output": f"\\boxed{{{2 * i + 1}}}", "skill": "add"}
+             for i in range(12)]  # fmt: skip
+    train += [{"input": f"What is {i + 9} minus {i}?", "output": "\\boxed{9}", "skill": "sub"} for i in range(6)]
+    write_jsonl(tmp_path / "train.jsonl", train)
+    write_jsonl(tmp_path / "dev.jsonl", [{"input": "What is 7 plus 8?", "reference": "15"},
+                                         {"input": "What is 9 minus 4?", "reference": "5"}])  # fmt: skip
+    write_jsonl(tmp_path / "test.jsonl", [{"input": "What is 31 plus 9? Add the two numbers."}])
+    run = tmp_path / "run"
+    with ScriptedOpenAIServer(answer_fn=_teacher) as server:
+        assert stat.main(_stat_argv(tmp_path, server, k=5)) == 0
+        weights_k5 = [json.loads(line)["stat_weight"] for line in open(run / "stat_sel.jsonl")]
+        asked = server.requests
+        assert stat.main(_stat_argv(tmp_path, server, k=1)) == 0
+        assert server.requests == asked  # only selection reran: no student or teacher call
+    weights_k1 = [json.loads(line)["stat_weight"] for line in open(run / "stat_sel.jsonl")]
+    final = json.loads((run / "final.json").read_text())
+    profile = json.loads((run / "profile.json").read_text())
+    assert profile["k"] == 1 and weights_k1 != weights_k5  # stat_sel.jsonl kept the k=5 weights before
+    actions = {d["stage"]: (d["action"], d.get("why")) for d in final["stages"]}
+    assert actions["select"] == ("computed", "settings changed: k")
+    assert all(actions[s] == ("reused", None) for s in ("skills", "labels", "difficult", "missing", "synthesize"))
+    assert "Stages" in (run / "report.md").read_text()
+    # --data.test is read: the synthesised copy of a test question is dropped, the other kept
+    syn = [json.loads(line)["input"] for line in open(run / "stat_syn.jsonl")]
+    assert syn and "What is 31 plus 9? Add the two numbers." not in syn and "What is 12 plus 30?" in syn
+    # the student stage uses --gen.cache_dir (it always used <run_dir>/cache)
+    assert (tmp_path / "student-cache").is_dir()
