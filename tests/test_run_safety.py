@@ -15,8 +15,10 @@ import pytest
 from openrlhf_weakness.io import RunDirBusy, lock_run_dir, write_jsonl
 
 PARENT = textwrap.dedent("""
-    import sys
+    import signal, sys
     from openrlhf_weakness.io import lock_run_dir
+
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a terminal (a background job ignores SIGINT)
     from openrlhf_weakness.launch import run_training
 
     fd = lock_run_dir(sys.argv[1])
