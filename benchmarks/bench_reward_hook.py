@@ -35,6 +35,7 @@ def main() -> None:
     for _ in range(20):  # warm-up (imports, sympy caches; the workers warm themselves when they start)
         rewarder([cases[0][0]], [cases[0][1]], [cases[0][2]])
         answers_match(cases[0][2], cases[0][3])
+    time.sleep(2)  # let every worker finish its own start-up warm-up
 
     start = time.perf_counter()
     direct = [answers_match(ref, response)[0] for _, _, ref, response in cases]
