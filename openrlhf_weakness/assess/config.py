@@ -36,12 +36,6 @@ def make_assessor(cfg: AssessConfig, gen=None, isolated: bool = True):
     if isolated and cfg.assessor in ("math", "function"):
         from openrlhf_weakness.assess.isolated import IsolatedAssessor
 
-        if cfg.assessor == "function" and not cfg.function_path:
-            raise ValueError("--assess.assessor function needs --assess.function_path")
-        if cfg.assessor == "function":
-            from openrlhf_weakness.assess.function import load_score_function
-
-            load_score_function(cfg.function_path)  # a missing or broken file fails here, not in every worker
         return IsolatedAssessor(cfg, None, max(cfg.num_workers, 1), cfg.timeout)
     if cfg.assessor == "math":
         from openrlhf_weakness.assess.math_answer import MathAnswerAssessor

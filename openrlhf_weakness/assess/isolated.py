@@ -40,7 +40,13 @@ class IsolatedAssessor:
 
         from pebble import ProcessPool
 
-        self.timeout, self.workers = timeout, workers
+        if assess_cfg.assessor == "function":  # a missing or broken file fails here, once, not in every worker
+            from openrlhf_weakness.assess.function import load_score_function
+
+            if not assess_cfg.function_path:
+                raise ValueError("--assess.assessor function needs --assess.function_path")
+            load_score_function(assess_cfg.function_path)
+        self.timeout = timeout
         self._pool = ProcessPool(
             max_workers=workers, initializer=_init_worker, initargs=(assess_cfg, gen_cfg),
             context=multiprocessing.get_context("spawn"),

@@ -38,7 +38,7 @@ PLAIN_SCALARS = (int, float, complex, str, bytes, bool, type(None))
 PLAIN_CONTAINERS = (list, tuple, set, frozenset, dict)
 
 
-def make_strict_eq(_type=type, _len=len, _all=all, _zip=zip, _sorted=sorted):
+def make_strict_eq(_type=type, _all=all):
     """``==`` that refuses a plain built-in value compared with anything that is not plain data all the way down."""
 
     def plain(value, depth=0) -> bool:

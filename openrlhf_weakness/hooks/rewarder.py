@@ -33,7 +33,7 @@ class RewardHookConfig:
     fallback_reward: float = flag(0.0, "reward given when the assessor fails on a sample")
     timeout: float = flag(
         30.0,
-        "seconds one sample may take; past it its worker process is killed and the sample " "gets the fallback reward",
+        "seconds one sample may take; past it its worker process is killed and the sample gets the fallback reward",
     )
     queue_margin: float = flag(
         10.0,
@@ -117,10 +117,6 @@ class Rewarder:
         gen = GenerationConfig(backend="openai", model=cfg.judge_model, base_url=cfg.judge_base_url,
                                timeout=cfg.judge_timeout, max_retries=1, max_new_tokens=512,
                                no_cache_enable=True)  # fmt: skip
-        if cfg.assessor == "function":
-            from openrlhf_weakness.assess.function import load_score_function
-
-            load_score_function(cfg.function_path or "")  # a missing or broken file fails here, once
         if cfg.assessor == "judge" and not cfg.judge_model:
             raise ValueError("the judge assessor needs judge_model (ORW_REWARD_JUDGE_MODEL)")
         return IsolatedAssessor(assess, gen if cfg.assessor == "judge" else None, cfg.workers, cfg.timeout)
@@ -153,8 +149,8 @@ class Rewarder:
             else:
                 rewards.append((result.score - 1) / 4)
             if result.score is not None and result.score < self.cfg.bad_below:
-                failures.append({"prompt": prompts[i] if prompts is not None and i < len(prompts) else None,
-                                 "response": responses[i], "label": labels[i] if i < len(labels or []) else None, "score": result.score,
+                failures.append({"prompt": prompts[i] if i < len(prompts or []) else None, "response": responses[i],
+                                 "label": labels[i] if i < len(labels or []) else None, "score": result.score,
                                  "datasource": sources[i], "feedback": result.feedback[:300]})  # fmt: skip
         logs = self._update_stats(rewards, faults, sources, n)
         logs["hook_timeouts"] = float(timeouts)

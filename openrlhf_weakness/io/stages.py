@@ -37,6 +37,7 @@ class StageRecords:
         self.records: dict[str, dict] = json.loads(self.path.read_text()) if self.path.exists() else {}
         self.decisions: list[dict] = []
         self.seconds: dict[str, float] = {}
+        self._started: dict[str, float] = {}
 
     def signature(self, settings: dict, inputs: list) -> str:
         return digest({"settings": settings, "inputs": inputs})
@@ -64,13 +65,13 @@ class StageRecords:
             if artifact.is_file():
                 artifact.unlink()
         self.decisions.append({"stage": name, "action": "computed", "why": why})
-        self._started = time.perf_counter()
+        self._started[name] = time.perf_counter()
         return False
 
     def done(self, name: str, signature: str, settings: dict) -> None:
         """Record a finished stage (after its artifacts were written atomically)."""
         from openrlhf_weakness.io.jsonl import write_json
 
-        self.seconds[name] = time.perf_counter() - getattr(self, "_started", time.perf_counter())
+        self.seconds[name] = time.perf_counter() - self._started.pop(name)
         self.records[name] = {"signature": signature, "settings": json.loads(json.dumps(settings, default=str))}
         write_json(self.path, self.records)
