@@ -72,3 +72,44 @@ def test_empty_response_and_unparseable_reference():
     empty, broken = MathAnswerAssessor().assess_batch([Item("q", "  ", "4"), Item("q", "4", "")])
     assert empty.score == 1 and empty.feedback == "empty response"
     assert broken.score is None and "no parseable answer" in broken.feedback
+
+
+def test_integer_fast_path_agrees_with_math_verify():
+    """The hook decides plain-integer samples without a worker; on these it must say what math-verify says."""
+    import random
+
+    from openrlhf_weakness.assess.math_answer import answers_match, integer_verdict
+
+    rng = random.Random(0)
+    shapes = [
+        "The sum is \\boxed{{{x}}}",
+        "\\boxed{{ {x} }}.",
+        "$\\boxed{{{x}}}$ then 7",
+        "first 3, so \\boxed{{{x}}}^2",
+        "\\boxed {{{x}}}\\%",
+        "\\boxed{{{x}}}\\%",
+        "\\boxed{{{x}}} or \\boxed{{{y}}}",
+        "\\boxed{{{x}.0}}",
+        "\\boxed{{{x}/1}}",
+        "\\fbox{{{y}}} \\boxed{{{x}}}",
+        "\\boxed{{-{x}}}",
+        "\\boxed{{00{x}}}",
+        "\\\\boxed{{{x}}}",
+        "\\text{{\\boxed{{{x}}}}}",
+        "\\boxed{{{x}}}}}",
+        "{x}",
+        "\\boxed{{{x}{x}}}",
+    ]
+    decided = 0
+    for _ in range(300):
+        ref = rng.choice([rng.randint(0, 99), rng.randint(-999, 999), rng.randint(10**8, 10**9 - 1)])
+        x = rng.choice([ref, ref + 1, -ref, abs(ref)])
+        response = rng.choice(shapes).format(x=x, y=rng.randint(0, 9))
+        for reference in (str(ref), f" {ref} "):
+            fast = integer_verdict(reference, response)
+            if fast is not None:
+                decided += 1
+                assert fast[0] == answers_match(reference, response)[0], (reference, response)
+    assert decided > 200  # the fast path does take the common shapes
+    assert integer_verdict("42", "\\boxed{4200000000}") is None  # too long for the fast path
+    assert integer_verdict("1/2", "\\boxed{1}") is None and integer_verdict("42", "no box, 42") is None

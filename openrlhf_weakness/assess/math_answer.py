@@ -7,6 +7,7 @@ silenced), and the wall-clock limit is a killable worker process (:mod:`openrlhf
 from __future__ import annotations
 
 import logging
+import re
 
 from openrlhf_weakness.assess.base import Assessment, Item, PerItemAssessor
 
@@ -33,6 +34,24 @@ def answers_match(reference: str, response: str) -> tuple[bool, str]:
     return ok, f"expected {gold[-1]}, got {pred[-1]}"
 
 
+_PLAIN_INTEGER = re.compile(r"-?[0-9]{1,9}")
+_ONE_BOX = re.compile(r"\\boxed\{ *(-?[0-9]{1,9}) *\}")
+
+
+def integer_verdict(reference, response: str) -> tuple[bool, str] | None:
+    """The verdict when both sides are plain integers (the reference, and the one ``\\boxed{}`` of the response), in
+    time linear in the text and without sympy; None when math-verify must decide. Agrees with :func:`answers_match`
+    (tests/test_math_answer.py fuzzes it), and cannot hang, so the hook decides such samples without a worker."""
+    gold = str(reference).strip()
+    if not _PLAIN_INTEGER.fullmatch(gold) or response.count("\\boxed") != 1 or "\\fbox" in response:
+        return None
+    match = _ONE_BOX.search(response)
+    if match is None:
+        return None
+    ok = int(gold) == int(match.group(1))
+    return ok, f"expected {int(gold)}, got {int(match.group(1))}"
+
+
 def _as_math(reference: str) -> str:
     """A bare reference such as ``3/4`` or ``x^2`` is wrapped in ``$...$`` so LaTeX parsing sees it as math."""
     text = reference.strip()
@@ -46,5 +65,5 @@ class MathAnswerAssessor(PerItemAssessor):
         self.num_workers = num_workers
 
     def assess(self, item: Item) -> Assessment:
-        ok, why = answers_match(item.reference, item.response)
+        ok, why = integer_verdict(item.reference, item.response) or answers_match(item.reference, item.response)
         return Assessment(5 if ok else 1, ("correct: " if ok else "wrong: ") + why)
