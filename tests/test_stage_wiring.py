@@ -147,3 +147,26 @@ def test_stat_reruns_what_a_changed_setting_touches_and_reads_test_and_cache_set
     assert syn and "What is 31 plus 9? Add the two numbers." not in syn and "What is 12 plus 30?" in syn
     # the student stage uses --gen.cache_dir (it always used <run_dir>/cache)
     assert (tmp_path / "student-cache").is_dir()
+
+
+def test_answer_and_assess_scores_every_sample_and_keeps_the_rows():
+    """The one answer-and-assess stage (APT loop, STAT, cli.assess, demos): n samples, each scored, rows kept."""
+    from openrlhf_weakness.assess.answer import RowKeys, answer_and_assess
+    from openrlhf_weakness.assess.config import make_assessor
+    from openrlhf_weakness.backends.config import SamplingParams
+    from openrlhf_weakness.backends.driver import make_backend
+
+    rows = [dict(_question(2, 3), extra=1), _question(5, 6)]
+    answers = {rows[0]["prompt"]: "\\boxed{5}", rows[1]["prompt"]: "\\boxed{12}"}
+    with ScriptedOpenAIServer(answer_fn=answers.get) as server:
+        gen = GenerationConfig(backend="openai", model="student", base_url=server.base_url, max_retries=0,
+                               no_cache_enable=True)  # fmt: skip
+        assessor = make_assessor(AssessConfig(assessor="math", num_workers=1), isolated=False)
+        scored, timing = answer_and_assess(make_backend(gen), assessor, rows, SamplingParams(n=2, temperature=1.0),
+                                           RowKeys(), bad_below=4)  # fmt: skip
+    assert [r["scores"] for r in scored] == [[5, 5], [1, 1]] and [len(r["responses"]) for r in scored] == [2, 2]
+    assert [r["response"] for r in scored] == ["\\boxed{5}", "\\boxed{12}"] and [r["bad"] for r in scored] == [
+        False,
+        True,
+    ]
+    assert scored[0]["extra"] == 1 and timing["cache_hits"] == 0

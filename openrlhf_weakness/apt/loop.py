@@ -115,27 +115,25 @@ class APTLoop:
         """Rows plus the model's ``response``, ``score``, ``feedback``, ``bad``; cached in ``out``."""
         if out.exists():
             return [json.loads(line) for line in open(out)]
-        from openrlhf_weakness.assess.base import Item
+        from openrlhf_weakness.assess.answer import RowKeys, answer_and_assess
         from openrlhf_weakness.backends.cache import open_cache
         from openrlhf_weakness.backends.config import SamplingParams
-        from openrlhf_weakness.backends.driver import generate_all
         from openrlhf_weakness.io import write_jsonl
 
         params = SamplingParams.from_config(self.gen)
         if max_new_tokens:
             params = replace(params, max_new_tokens=max_new_tokens)
         cache = open_cache(self.gen, self.run.root / "cache")
-        prompts = [row[self.data.input_key] for row in rows]
         backend = self.backend(model)  # loading is timed on its own, not as generation
-        answers, _ = self._timed("generate", lambda: generate_all(backend, prompts, params, cache, desc))
-        if cache is not None:
-            cache.close()
-        items = [Item(r[self.data.input_key], a[0], r[self.data.reference_key]) for r, a in zip(rows, answers)]
-        results = self._timed("assess", lambda: self.assessor().assess_batch(items))
-        scored = []
-        for row, answer, res in zip(rows, answers, results):
-            bad = res.score is not None and res.score < self.assess.bad_below
-            scored.append(dict(row, response=answer[0], score=res.score, feedback=res.feedback, bad=bad))
+        keys = RowKeys(self.data.input_key, self.data.reference_key)
+        try:
+            scored, seconds = answer_and_assess(backend, self.assessor(), rows, params, keys, self.assess.bad_below,
+                                                cache, desc, samples=False)  # fmt: skip
+        finally:
+            if cache is not None:
+                cache.close()
+        for stage in ("generate", "assess"):
+            self.stage_seconds[stage] = self.stage_seconds.get(stage, 0.0) + seconds[stage]
         self._timed("write", lambda: write_jsonl(out, scored))
         return scored
 

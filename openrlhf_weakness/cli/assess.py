@@ -34,9 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from tqdm import tqdm
-
-    from openrlhf_weakness.assess.base import Item
+    from openrlhf_weakness.assess.answer import RowKeys, assess_rows
     from openrlhf_weakness.assess.config import AssessConfig, make_assessor
     from openrlhf_weakness.assess.summary import format_summary, summarize
     from openrlhf_weakness.backends.config import GenerationConfig
@@ -55,22 +53,13 @@ def main(argv: list[str] | None = None) -> int:
         assessor = make_assessor(cfg, gen)
     except (DataError, ValueError) as err:
         raise SystemExit(f"assess: {err}")
-    items = [Item(row[keys[0]], row[keys[1]], row[keys[2]]) for _, row in rows]
-    results = []
-    chunk = max(1, cfg.num_workers * 8)
-    with tqdm(total=len(items), desc=f"assess ({cfg.assessor})", unit="item") as bar:
-        for start in range(0, len(items), chunk):
-            results.extend(assessor.assess_batch(items[start : start + chunk]))
-            bar.update(min(chunk, len(items) - start))
-    out = []
-    for (_, row), res in zip(rows, results):
-        bad = res.score is not None and res.score < cfg.bad_below
-        out.append(dict(row, score=res.score, feedback=res.feedback, bad=bad))
+    row_keys = RowKeys(input=keys[0], reference=keys[2], response=keys[1])
+    out = assess_rows(assessor, [row for _, row in rows], row_keys, cfg.bad_below, f"assess ({cfg.assessor})")
     output = getattr(args, "data.output")
     write_jsonl(output, out)
-    summary = summarize([r.score for r in results], cfg.bad_below, [str(row.get(source_key) or "") for _, row in rows])
+    summary = summarize([r["score"] for r in out], cfg.bad_below, [str(row.get(source_key) or "") for _, row in rows])
     summary["skipped_input_rows"] = len(skipped)
-    summary["empty_responses"] = sum(1 for r in results if r.feedback == "empty response")
+    summary["empty_responses"] = sum(1 for r in out if r["feedback"] == "empty response")
     write_json(f"{output}.summary.json", summary)
     print(format_summary(summary))
     print(f"input rows skipped: {len(skipped)}; empty responses: {summary['empty_responses']}")

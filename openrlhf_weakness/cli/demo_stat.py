@@ -51,23 +51,19 @@ def build_data(out: Path, train: int, dev: int, test: int) -> dict[str, str]:
 
 
 def per_skill_accuracy(model: str, rows: list[dict], cache_dir: Path, desc: str) -> dict[str, float]:
-    from openrlhf_weakness.assess.base import Item
+    from openrlhf_weakness.assess.answer import RowKeys, answer_and_assess
     from openrlhf_weakness.assess.function import FunctionAssessor
     from openrlhf_weakness.backends.cache import ResponseCache
     from openrlhf_weakness.backends.config import SamplingParams
-    from openrlhf_weakness.backends.driver import generate_all
     from openrlhf_weakness.backends.hf import HFBackend
     from openrlhf_weakness.demo import rg_score
 
     backend = HFBackend(model, batch_size=16, dtype="bfloat16", chat_template=True)
-    answers, _ = generate_all(backend, [r["input"] for r in rows], SamplingParams(max_new_tokens=32),
-                              ResponseCache(cache_dir), desc)  # fmt: skip
-    results = FunctionAssessor(rg_score.__file__).assess_batch(
-        [Item(r["input"], a[0], r["reference"]) for r, a in zip(rows, answers)]
-    )
+    scored, _ = answer_and_assess(backend, FunctionAssessor(rg_score.__file__), rows, SamplingParams(max_new_tokens=32),
+                                  RowKeys(input="input"), 4, ResponseCache(cache_dir), desc)  # fmt: skip
     by_skill: dict[str, list[float]] = {}
-    for r, res in zip(rows, results):
-        by_skill.setdefault(r["skill"], []).append(0.0 if res.score is None else (res.score - 1) / 4)
+    for r in scored:
+        by_skill.setdefault(r["skill"], []).append(0.0 if r["score"] is None else (r["score"] - 1) / 4)
     out = {s: sum(v) / len(v) for s, v in sorted(by_skill.items())}
     out["all"] = sum(sum(v) for v in by_skill.values()) / sum(len(v) for v in by_skill.values())
     return out

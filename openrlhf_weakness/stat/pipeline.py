@@ -136,11 +136,11 @@ class StatPipeline:
 
     def difficult(self, dev: list[dict], dev_sig: str) -> tuple[list[dict], str]:
         """The student's answers to dev, scored; ``difficult`` by ``--stat.difficulty``."""
-        from openrlhf_weakness.assess.base import Item
+        from openrlhf_weakness.assess.answer import RowKeys, answer_and_assess
         from openrlhf_weakness.assess.config import make_assessor
         from openrlhf_weakness.backends.cache import open_cache
         from openrlhf_weakness.backends.config import SamplingParams
-        from openrlhf_weakness.backends.driver import generate_all, make_backend
+        from openrlhf_weakness.backends.driver import make_backend
         from openrlhf_weakness.io import write_jsonl
         from openrlhf_weakness.io.stages import file_digest
         from openrlhf_weakness.stat.profile import prm_difficult
@@ -154,17 +154,22 @@ class StatPipeline:
         if not reuse:
             prm = self._prm() if self.cfg.difficulty == "prm" else None
             gen = replace(self.gen, n=self.cfg.samples)
-            answers, _ = generate_all(make_backend(gen), [r[self.key["input"]] for r in dev],
-                                      SamplingParams.from_config(gen), open_cache(gen, self.root / "cache"),
-                                      "student answers dev")  # fmt: skip
-            assessor = make_assessor(self.assess)
-            items = [
-                Item(r[self.key["input"]], o, r[self.key["reference"]]) for r, outs in zip(dev, answers) for o in outs
-            ]
-            flat = iter(assessor.assess_batch(items))
+            keys = RowKeys(self.key["input"], self.key["reference"])
+            cache, params = open_cache(gen, self.root / "cache"), SamplingParams.from_config(gen)
+            answered, _ = answer_and_assess(
+                make_backend(gen),
+                make_assessor(self.assess),
+                dev,
+                params,
+                keys,
+                self.assess.bad_below,
+                cache,
+                "student answers dev",
+                samples=True,
+            )
             rows = []
-            for row, outs in zip(dev, answers):
-                scores = [next(flat).score for _ in outs]
+            for row, scored in zip(dev, answered):
+                outs, scores = scored["responses"], scored["scores"]
                 correct = sum(1 for s in scores if s is not None and s >= self.assess.bad_below)
                 if self.cfg.difficulty == "correctness":
                     hard = correct * 2 < len(outs)
