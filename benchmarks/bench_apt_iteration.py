@@ -41,8 +41,9 @@ def main() -> None:
     shutil.rmtree(work / "apt", ignore_errors=True)  # a fresh run: every stage is computed
     shutil.rmtree(work / "cache", ignore_errors=True)
     shutil.rmtree(work / "embeddings", ignore_errors=True)  # the pool is embedded inside the timed run
+    train_args = [a for a in _train_common(demo) if a != "--data.apply_chat_template"]  # the loop sets it from gen
     cfg = APTLoopConfig(model=student, run_dir=str(work / "apt"), iterations=1, patience=1, guard_max_drop=1.0,
-                        train_args=" ".join(_train_common(demo) + ["--model.beta", "0.1", "--apt.sft_coef", "0.5"]))  # fmt: skip
+                        train_args=train_args + ["--model.beta", "0.1", "--apt.sft_coef", "0.5"])  # fmt: skip
     gen = GenerationConfig(backend="hf", model=student, max_new_tokens=demo.max_new_tokens, batch_size=16,
                            dtype="bfloat16", chat_template_enable=True, cache_dir=str(work / "cache"))  # fmt: skip
     assess = AssessConfig(assessor="function", function_path=rg_score.__file__, num_workers=1)

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+from types import SimpleNamespace
 from typing import Any, TypeVar
 
 T = TypeVar("T")
 _TYPES = {"float": float, "int": int, "str": str, "str | None": str, "float | None": float, "int | None": int}
 
 
-def flag(default: Any, help: str, choices: list | None = None) -> Any:
-    """A dataclass field that is also a CLI flag."""
-    return dataclasses.field(default=default, metadata={"help": help, "choices": choices})
+def flag(default: Any, help: str, choices: list | None = None, required: bool = False) -> Any:
+    """A dataclass field that is also a CLI flag (``required``: the command refuses to start without it)."""
+    return dataclasses.field(default=default, metadata={"help": help, "choices": choices, "required": required})
 
 
 def add_flags(parser: argparse.ArgumentParser, config_cls: type, namespace: str, exclude: tuple = ()) -> None:
@@ -20,7 +21,7 @@ def add_flags(parser: argparse.ArgumentParser, config_cls: type, namespace: str,
     offered as a flag that would be overwritten); bool fields must end in ``_enable`` (OpenRLHF's style)."""
     group = parser.add_argument_group(f"--{namespace}.*", config_cls.__doc__)
     for field in dataclasses.fields(config_cls):
-        if field.name in exclude:
+        if field.name in exclude or "help" not in field.metadata:  # fields without flag() are set by the caller
             continue
         name, meta = f"--{namespace}.{field.name}", field.metadata
         if field.type in (bool, "bool"):
@@ -33,13 +34,29 @@ def add_flags(parser: argparse.ArgumentParser, config_cls: type, namespace: str,
                 type=kind,
                 default=field.default,
                 choices=meta.get("choices"),
-                help=f"{meta['help']} (default: {field.default})",
+                required=meta.get("required", False),
+                help=meta["help"] if meta.get("required") else f"{meta['help']} (default: {field.default})",
             )
 
 
-def from_namespace(config_cls: type[T], args: argparse.Namespace, namespace: str) -> T:
-    """Build the config from parsed flags (flat names such as ``apt.sft_coef``); fields left out of the parser keep
-    their defaults."""
-    values = {f.name: getattr(args, f"{namespace}.{f.name}") for f in dataclasses.fields(config_cls)
-              if hasattr(args, f"{namespace}.{f.name}")}  # fmt: skip
+def nested(args: argparse.Namespace) -> SimpleNamespace:
+    """Parsed dotted flags as nested attributes: ``--data.dataset`` is read as ``args.data.dataset``."""
+    root: dict = {}
+    for name, value in vars(args).items():
+        *groups, leaf = name.split(".")
+        node = root
+        for group in groups:
+            node = node.setdefault(group, {})
+        node[leaf] = value
+
+    def build(node):
+        return SimpleNamespace(**{k: build(v) for k, v in node.items()}) if isinstance(node, dict) else node
+
+    return build(root)
+
+
+def from_namespace(config_cls: type[T], group: SimpleNamespace | None) -> T:
+    """Build the config from one nested flag group (``args.gen``); fields the parser does not offer keep their
+    defaults."""
+    values = {f.name: getattr(group, f.name) for f in dataclasses.fields(config_cls) if hasattr(group, f.name)}
     return config_cls(**values)

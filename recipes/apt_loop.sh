@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole APT loop on one GPU node: vLLM answers (Ray engines), the math verifier assesses, similar cases come from
-# a large pool, cli.train_apt trains each iteration under the deepspeed launcher (APT's released hyper-parameters).
+# a large pool, cli.train_apt trains each iteration under the deepspeed launcher (APT's released hyper-parameters,
+# the training flags after --).
 set -x
 
 MODEL=${MODEL:-meta-llama/Llama-2-7b-hf}
@@ -9,12 +10,12 @@ RUN=${RUN:-./runs/apt_llama2_gsm8k}
 
 read -r -d '' loop_commands <<EOF
 openrlhf_weakness.cli.apt \
-   --apt.model $MODEL \
-   --apt.run_dir $RUN \
-   --apt.iterations 3 \
-   --apt.ref_policy previous \
-   --apt.patience 1 \
-   --apt.guard_max_drop 0.02 \
+   --loop.model $MODEL \
+   --loop.run_dir $RUN \
+   --loop.iterations 3 \
+   --loop.ref_policy previous \
+   --loop.patience 1 \
+   --loop.guard_max_drop 0.02 \
    --data.train $DATA/gsm8k_train.jsonl \
    --data.dev $DATA/gsm8k_dev.jsonl \
    --data.test $DATA/gsm8k_test.jsonl \
@@ -30,9 +31,21 @@ openrlhf_weakness.cli.apt \
    --retrieve.num_clusters 64 \
    --retrieve.scale 1.0 \
    --pairs.similar_rejected self \
-   --apt.train_args "--train.batch_size 32 --train.micro_batch_size 2 --train.max_epochs 5 --adam.lr 1e-6 --model.beta 0.1 --apt.sft_coef 0.5 --ds.zero_stage 2 --ds.lora.rank 64 --ds.lora.alpha 16 --ds.lora.dropout 0.1 --ds.attn_implementation flash_attention_2 --model.gradient_checkpointing_enable"
+   -- \
+   --train.batch_size 32 \
+   --train.micro_batch_size 2 \
+   --train.max_epochs 5 \
+   --adam.lr 1e-6 \
+   --model.beta 0.1 \
+   --apt.sft_coef 0.5 \
+   --ds.zero_stage 2 \
+   --ds.lora.rank 64 \
+   --ds.lora.alpha 16 \
+   --ds.lora.dropout 0.1 \
+   --ds.attn_implementation flash_attention_2 \
+   --model.gradient_checkpointing_enable
 EOF
 
 if [[ ${1} != "slurm" ]]; then
-    eval python3 -m $loop_commands  # eval keeps the quoted --apt.train_args together
+    python3 -m $loop_commands  # everything after -- is a cli.train_apt flag
 fi

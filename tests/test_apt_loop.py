@@ -36,12 +36,12 @@ def data(tmp_path):
 
 
 def _argv(tiny_model, data, run_dir, iterations=2, *extra):
-    return [sys.executable, "-m", "openrlhf_weakness.cli.apt", "--apt.model", str(tiny_model), "--apt.run_dir",
-            str(run_dir), "--apt.iterations", str(iterations), "--apt.patience", "5", "--apt.guard_max_drop", "1.0",
+    return [sys.executable, "-m", "openrlhf_weakness.cli.apt", "--loop.model", str(tiny_model), "--loop.run_dir",
+            str(run_dir), "--loop.iterations", str(iterations), "--loop.patience", "5", "--loop.guard_max_drop", "1.0",
             "--data.train", data["train"], "--data.dev", data["dev"], "--data.guard", data["guard"],
-            "--data.pool", data["pool"], "--gen.max_new_tokens", "6", "--gen.chat_template_enable",
-            "--apt.train_args", "--train.micro_batch_size 4 --train.batch_size 8 --adam.lr 1e-3 --data.max_len 64",
-            *extra]  # fmt: skip
+            "--data.pool", data["pool"], "--gen.max_new_tokens", "6", "--gen.chat_template_enable", *extra,
+            "--", "--train.micro_batch_size", "4", "--train.batch_size", "8", "--adam.lr", "1e-3",
+            "--data.max_len", "64"]  # fmt: skip
 
 
 def test_two_iterations_on_the_tiny_model(tiny_model, data, tmp_path):
@@ -58,7 +58,8 @@ def test_two_iterations_on_the_tiny_model(tiny_model, data, tmp_path):
     assert [h["model"] for h in final["history"]] == [str(run / "iter_0" / "model"), str(run / "iter_1" / "model")]
     assert final["stopped"] == "finished 2 iteration(s)"
     manifest = json.loads((run / "manifest.json").read_text())
-    assert manifest["config"]["apt"]["iterations"] == 2 and "openrlhf" in manifest["versions"]
+    assert manifest["config"]["loop"]["iterations"] == 2 and "openrlhf" in manifest["versions"]
+    assert {d["action"] for d in manifest["stages"]} == {"computed"}  # a first run computes every stage
     report = (run / "report.md").read_text()
     assert "| M_0 |" in report and "| M_2 |" in report and (run / "scores.png").stat().st_size > 1000
     # the second iteration trained from the first's model, with it as reference (ref_policy previous)
@@ -134,7 +135,10 @@ def test_resume_after_kills_during_generation_and_training(tiny_model, data, tmp
     assert (run / "base" / "eval.json").stat().st_mtime_ns == base_mtime
     assert (run / "iter_0" / "pairs.jsonl").stat().st_mtime_ns == pairs_mtime
     assert (run / "iter_0" / "model" / "model.safetensors").exists() and not (run / "iter_0" / "model.tmp").exists()
-    assert json.loads((run / "final.json").read_text())["stopped"] == "finished 1 iteration(s)"
+    final = json.loads((run / "final.json").read_text())
+    assert final["stopped"] == "finished 1 iteration(s)"
+    actions = {d["stage"]: d["action"] for d in final["stages"]}
+    assert actions["base/eval"] == actions["iter_0/pairs"] == "reused" and actions["iter_0/model"] == "computed"
 
 
 def test_bad_input(tiny_model, data, tmp_path):
@@ -143,18 +147,13 @@ def test_bad_input(tiny_model, data, tmp_path):
     argv = _argv(tiny_model, data, tmp_path / "r1", 1)
     argv[argv.index("--data.train") + 1] = str(no_refs)
     proc = subprocess.run(argv, capture_output=True, text=True, timeout=600)
-    assert proc.returncode != 0 and "noref.jsonl, line 1, key 'reference': missing" in proc.stderr
+    assert proc.returncode == 2 and "noref.jsonl, line 1, key 'reference': missing" in proc.stderr
+    assert "Traceback" not in proc.stderr
 
     argv = _argv(tiny_model, data, tmp_path / "r2", 1)
     argv[argv.index("--data.pool") + 1] = str(tmp_path / "missing-pool.jsonl")
     proc = subprocess.run(argv, capture_output=True, text=True, timeout=600)
-    assert proc.returncode != 0 and "missing-pool.jsonl" in proc.stderr and "not found" in proc.stderr
-
-    run = tmp_path / "r3"
-    run.mkdir()
-    (run / "manifest.json").write_text(json.dumps({"config": {"apt": {"iterations": 99}}, "versions": {}}))
-    proc = subprocess.run(_argv(tiny_model, data, run, 1), capture_output=True, text=True, timeout=600)
-    assert proc.returncode != 0 and "written by another configuration" in proc.stderr
+    assert proc.returncode == 2 and "missing-pool.jsonl" in proc.stderr and "not found" in proc.stderr
 
 
 def test_ledger_failures_join_the_first_round(tiny_model, data, tmp_path):

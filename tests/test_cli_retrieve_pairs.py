@@ -76,7 +76,7 @@ def test_retrieve_then_pairs_then_train_apt(files, tiny_model, capsys):
 def test_chat_format_pairs(files):
     write_jsonl(files / "similar.jsonl", [])
     build_pairs.main(["--data.bad", str(files / "scored.jsonl"), "--data.output", str(files / "pairs.jsonl"),
-                      "--data.apply_chat_template"])  # fmt: skip
+                      "--data.chat_template_enable"])  # fmt: skip
     first = json.loads(open(files / "pairs.jsonl").readline())
     assert first["prompt"] == [{"role": "user", "content": "What is 37 plus 48?"}]
     assert first["rejected"] == [{"role": "assistant", "content": "104"}]

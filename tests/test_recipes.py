@@ -129,17 +129,17 @@ def test_stat_recipes_flags_exist(recipe, heredocs):
 
 
 def test_apt_loop_recipe_flags_and_its_training_flags_exist():
-    import shlex
-
     from openrlhf_weakness import openrlhf_cli, patches
     from openrlhf_weakness.cli import apt, train_apt
 
     module, *argv = recipe_command(RECIPES / "apt_loop.sh", "loop_commands")
     assert module == "openrlhf_weakness.cli.apt"
-    args = apt.build_parser().parse_args(argv)
-    known, rest = train_apt._apt_parser().parse_known_args(shlex.split(getattr(args, "apt.train_args")))
+    split = argv.index("--")
+    args = apt.build_parser().parse_args(argv[:split])
+    assert getattr(args, "loop.iterations") == 3
+    apt.check_training_flags(argv[split + 1 :])  # refuses the loop's own flags, parses the rest with both parsers
+    known, rest = train_apt._apt_parser().parse_known_args(argv[split + 1 :])
     assert getattr(known, "apt.sft_coef") == 0.5
     patches.apply()
     parsed = openrlhf_cli.parse_args(train_apt.OPENRLHF_MODULE, rest + ["--model.model_name_or_path", "m"])
     assert parsed.ds.lora.rank == 64 and parsed.adam.lr == 1e-6
-    assert "eval python3 -m $loop_commands" in (RECIPES / "apt_loop.sh").read_text()

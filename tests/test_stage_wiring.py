@@ -39,24 +39,34 @@ def apt_files(tmp_path):
     return tmp_path
 
 
-def _loop(tmp_path, server, **gen) -> APTLoop:
+def _loop(tmp_path, server, pairs: PairsConfig | None = None, **gen) -> APTLoop:
     data = LoopData(**{k: str(tmp_path / f"{k}.jsonl") for k in ("train", "pool", "dev", "guard", "test")})
     cfg = APTLoopConfig(model="student-0", run_dir=str(tmp_path / "run"))
     gen_cfg = GenerationConfig(backend="openai", base_url=server.base_url, max_retries=0, **gen)
     retrieve = RetrieveConfig(tagger="llm", scale=20.0, cache_dir=str(tmp_path / "emb"))
-    return APTLoop(cfg, data, gen_cfg, AssessConfig(assessor="math", bad_below=4), retrieve, PairsConfig(bad_below=2))
+    assess = AssessConfig(assessor="math", bad_below=4)
+    return APTLoop(cfg, data, gen_cfg, assess, retrieve, pairs or PairsConfig(bad_below=2))
+
+
+def _first_round(loop: APTLoop, iteration: int = 0):
+    """Iteration ``iteration``'s stages up to the pairs, as run_loop calls them (no training)."""
+    from openrlhf_weakness.io.stages import file_digest
+
+    it = loop.run.iteration(iteration)
+    scored, scored_sig = loop.score(it, "scored", "student-0", "student-0", loop.load(loop.data.train),
+                                    file_digest(loop.data.train))  # fmt: skip
+    bad, bad_sig = loop.mine(it, scored, scored_sig, iteration)
+    similar, similar_sig = loop.retrieve(it, bad, bad_sig, "student-0", "student-0")
+    similar_scored, ss_sig = loop.score(it, "similar_scored", "student-0", "student-0", similar, similar_sig)
+    path, _ = loop.pairs(it, bad, similar_scored, iteration, [bad_sig, ss_sig])
+    return bad, similar, [json.loads(line) for line in open(path)]
 
 
 def test_apt_loop_hands_its_settings_to_retrieval_pairs_and_the_cache(apt_files):
     with ScriptedOpenAIServer(answer_fn=_student) as server:
         loop = _loop(apt_files, server, cache_dir=str(apt_files / "my-cache"))
         try:
-            it = loop.run.iteration(0)
-            scored = loop.answer_and_assess("student-0", loop.load(loop.data.train), it / "scored.jsonl", "answer")
-            bad = [r for r in scored if r["bad"]]
-            similar = [json.loads(line) for line in open(loop.retrieve(it, bad, "student-0"))]
-            similar_scored = loop.answer_and_assess("student-0", similar, it / "similar_scored.jsonl", "similar")
-            pairs = [json.loads(line) for line in open(loop.pairs(it, bad, similar_scored, 3))]
+            bad, similar, pairs = _first_round(loop, 3)
         finally:
             loop.run.close()
         tagged_by = server.models["student-0"]
@@ -71,6 +81,44 @@ def test_apt_loop_hands_its_settings_to_retrieval_pairs_and_the_cache(apt_files)
     # the loop sets the iteration and judges similar answers by --assess.bad_below (4, not the dataclass's 2)
     assert {row["iteration"] for row in pairs} == {3}
     assert all(row["rejected"] for row in pairs)  # every similar answer scored 1 < 4: a full pair, no SFT-only row
+
+
+def test_apt_rerun_recomputes_a_changed_stage_and_those_after_it(apt_files):
+    """One run-directory contract: a changed pair setting rebuilds the pairs only; an edited pool re-retrieves."""
+    with ScriptedOpenAIServer(answer_fn=_student) as server:
+        loop = _loop(apt_files, server)
+        try:
+            _, _, pairs = _first_round(loop)
+        finally:
+            loop.run.close()
+        asked = server.requests
+        loop = _loop(apt_files, server, PairsConfig(similar_weight=0.25))
+        try:
+            _, _, reweighted = _first_round(loop)
+        finally:
+            loop.run.close()
+        assert server.requests == asked  # nothing answered again
+        decisions = {d["stage"]: (d["action"], d.get("why")) for d in loop.records.decisions}
+        assert decisions["iter_0/pairs"] == ("computed", "settings changed: pairs")
+        assert all(
+            decisions[f"iter_0/{s}"] == ("reused", None) for s in ("scored", "bad", "similar", "similar_scored")
+        )
+        assert (
+            {p["weight"] for p in reweighted if p["source"] == "similar"}
+            == {0.25}
+            != {p["weight"] for p in pairs if p["source"] == "similar"}
+        )
+        with open(apt_files / "pool.jsonl", "a") as f:
+            f.write(json.dumps(_question(50, 53)) + "\n")
+        loop = _loop(apt_files, server, PairsConfig(similar_weight=0.25))
+        try:
+            _first_round(loop)
+        finally:
+            loop.run.close()
+        decisions = {d["stage"]: (d["action"], d.get("why")) for d in loop.records.decisions}
+    assert decisions["iter_0/similar"] == ("computed", "an input changed (a file or an earlier stage)")
+    assert decisions["iter_0/similar_scored"][0] == decisions["iter_0/pairs"][0] == "computed"
+    assert decisions["iter_0/scored"] == ("reused", None)
 
 
 def test_apt_loop_without_a_cache_writes_none(apt_files):
@@ -90,7 +138,9 @@ def test_cli_apt_does_not_offer_pair_settings_that_the_loop_sets(flag, capsys):
     from openrlhf_weakness.cli.apt import build_parser
 
     with pytest.raises(SystemExit) as err:
-        build_parser().parse_args(["--data.train", "t", "--data.dev", "d", "--data.pool", "p", flag, "2"])
+        build_parser().parse_args(
+            ["--data.train", "t", "--data.dev", "d", "--data.pool", "p", "--loop.model", "m", flag, "2"]
+        )
     assert err.value.code == 2 and f"unrecognized arguments: {flag} 2" in capsys.readouterr().err
 
 
@@ -170,3 +220,19 @@ def test_answer_and_assess_scores_every_sample_and_keeps_the_rows():
         True,
     ]
     assert scored[0]["extra"] == 1 and timing["cache_hits"] == 0
+
+
+def test_cli_apt_checks_training_flags_before_any_work(apt_files, capsys):
+    """Training flags come after --, as a list; the loop's own and misspelt ones fail at once with exit status 2."""
+    from openrlhf_weakness.cli import apt
+
+    argv = ["--loop.model", "no-such-model", "--loop.run_dir", str(apt_files / "run"), "--data.train",
+            str(apt_files / "train.jsonl"), "--data.dev", str(apt_files / "dev.jsonl"), "--data.pool",
+            str(apt_files / "pool.jsonl")]  # fmt: skip
+    with pytest.raises(SystemExit) as err:
+        apt.main(argv + ["--", "--adam.lr", "1e-6", "--ckpt.output_dir", "elsewhere"])
+    assert err.value.code == 2 and "--ckpt.output_dir after -- are set by the loop itself" in str(err.value)
+    with pytest.raises(SystemExit) as err:
+        apt.main(argv + ["--", "--train.batchsize", "8"])
+    assert err.value.code == 2 and "--train.batchsize" in capsys.readouterr().err
+    assert not (apt_files / "run").exists()  # refused before the run directory was made

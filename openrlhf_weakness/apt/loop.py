@@ -7,26 +7,32 @@ from __future__ import annotations
 
 import json
 import os
-import shlex
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from openrlhf_weakness.apt.loop_config import APTLoopConfig
 from openrlhf_weakness.apt.run_dir import RunDir, read_json, write_json
+from openrlhf_weakness.config import flag
+
+
+class LoopError(ValueError):
+    """A loop input is missing or malformed (the message names the file, line and key)."""
 
 
 @dataclass
 class LoopData:
-    train: str
-    pool: str
-    dev: str
-    guard: str | None = None
-    test: str | None = None
-    ledger: str | None = None
-    input_key: str = "prompt"
-    reference_key: str = "reference"
-    datasource_key: str = "datasource"
+    """The loop's data files."""
+
+    train: str | None = flag(None, "domain data with references (answered every iteration)", required=True)
+    pool: str | None = flag(None, "retrieval pool with references", required=True)
+    dev: str | None = flag(None, "domain dev split (the stop rule's score)", required=True)
+    guard: str | None = flag(None, "general-capability guard set with references")
+    test: str | None = flag(None, "held-out domain test split, scored for the report only")
+    ledger: str | None = flag(None, "weakness ledger (GRPO's failures) added to the first iteration's bad cases")
+    input_key: str = flag("prompt", "key of the question")
+    reference_key: str = flag("reference", "key of the reference answer")
+    datasource_key: str = flag("datasource", "key of the category (per-category scores)")
 
 
 def stop_reason(base: dict, history: list[dict], cfg: APTLoopConfig) -> str | None:
@@ -37,7 +43,7 @@ def stop_reason(base: dict, history: list[dict], cfg: APTLoopConfig) -> str | No
     if base.get("guard") is not None and last.get("guard") is not None:
         drop = base["guard"] - last["guard"]
         if drop > cfg.guard_max_drop:
-            return f"guard score fell by {drop:.3f} (more than --apt.guard_max_drop {cfg.guard_max_drop})"
+            return f"guard score fell by {drop:.3f} (more than --loop.guard_max_drop {cfg.guard_max_drop})"
     if len(history) >= cfg.patience:
         before = [base["dev"]] + [h["dev"] for h in history[: -cfg.patience]]
         recent = [h["dev"] for h in history[-cfg.patience :]]
@@ -57,13 +63,19 @@ def best_model(base: dict, history: list[dict], cfg: APTLoopConfig) -> dict:
 
 
 class APTLoop:
+    """Each stage's artifact is kept under a signature of the settings it reads and of its inputs (files' digests,
+    earlier stages' signatures): a rerun reuses what still holds and recomputes a changed stage and all after it."""
+
     def __init__(self, cfg: APTLoopConfig, data: LoopData, gen, assess, retrieve, pairs):
+        from openrlhf_weakness.io.stages import StageRecords
+
         self.cfg, self.data, self.gen, self.assess, self.retrieve_cfg, self.pairs_cfg = (
             cfg, data, gen, assess, retrieve, pairs,
         )  # fmt: skip
-        config = {"apt": asdict(cfg), "data": asdict(data), "gen": asdict(gen), "assess": asdict(assess),
+        config = {"loop": asdict(cfg), "data": asdict(data), "gen": asdict(gen), "assess": asdict(assess),
                   "retrieve": asdict(retrieve), "pairs": asdict(pairs)}  # fmt: skip
-        self.run = RunDir(cfg.run_dir, config, cfg.resume_force_enable)
+        self.run = RunDir(cfg.run_dir, config)
+        self.records = StageRecords(self.run.root)
         self._backend_model, self._backend = None, None
         self._assessor = None
         self.stage_seconds: dict[str, float] = {}
@@ -78,6 +90,24 @@ class APTLoop:
             return fn()
         finally:
             self.stage_seconds[name] = self.stage_seconds.get(name, 0.0) + time.perf_counter() - start
+
+    def _stage(self, folder: Path, name: str, settings: dict, inputs: list, artifacts: list[str]):
+        """(signature, reusable) of ``folder/name``; its stale artifacts are gone when it is not reusable."""
+        key = f"{folder.relative_to(self.run.root)}/{name}"
+        return self.records.begin(key, settings, inputs, [folder / a for a in artifacts])
+
+    def _done(self, folder: Path, name: str, sig: str, settings: dict) -> None:
+        self.records.done(f"{folder.relative_to(self.run.root)}/{name}", sig, settings)
+
+    def student_settings(self, max_new_tokens: int = 0) -> dict:
+        """What decides the student's answers besides the model itself (a stage's input)."""
+        from openrlhf_weakness.backends.config import model_settings
+
+        settings = model_settings(replace(self.gen, model=None))
+        if max_new_tokens:
+            settings["max_new_tokens"] = max_new_tokens
+        return {"student": settings, "assess": asdict(self.assess), "keys": [self.data.input_key,
+                self.data.reference_key]}  # fmt: skip
 
     def backend(self, model: str):
         if self._backend_model != model:
@@ -102,19 +132,15 @@ class APTLoop:
         try:
             rows = [row for _, row in load_rows(path, keys)[0]]
         except FileNotFoundError:
-            raise SystemExit(f"apt: {path}: no such file")
+            raise LoopError(f"{path}: no such file")
         except DataError as err:
-            raise SystemExit(f"apt: {err}")
+            raise LoopError(str(err))
         if not rows:
-            raise SystemExit(f"apt: {path}: no rows")
+            raise LoopError(f"{path}: no rows")
         return rows
 
-    def answer_and_assess(
-        self, model: str, rows: list[dict], out: Path, desc: str, max_new_tokens: int = 0
-    ) -> list[dict]:
-        """Rows plus the model's ``response``, ``score``, ``feedback``, ``bad``; cached in ``out``."""
-        if out.exists():
-            return [json.loads(line) for line in open(out)]
+    def answer_and_assess(self, model: str, rows: list[dict], out: Path, desc: str, max_new_tokens: int = 0):
+        """Rows plus the model's ``response``, ``score``, ``feedback``, ``bad``, written to ``out``."""
         from openrlhf_weakness.assess.answer import RowKeys, answer_and_assess
         from openrlhf_weakness.backends.cache import open_cache
         from openrlhf_weakness.backends.config import SamplingParams
@@ -144,7 +170,7 @@ class APTLoop:
         try:
             rows = [row for _, row in load_rows(path, ["prompt", "response", "label"])[0]]
         except (FileNotFoundError, DataError) as err:
-            raise SystemExit(f"apt: ledger: {err}")
+            raise LoopError(f"ledger: {err}")
         out = []
         for row in rows:
             out.append({self.data.input_key: row["prompt"], self.data.reference_key: row["label"],
@@ -168,20 +194,25 @@ class APTLoop:
             "by_datasource": {k: mean(v) for k, v in sorted(groups.items())},
         }
 
-    def evaluate(self, model: str, name: str, folder: Path) -> dict:
-        """Dev (and guard, test when given) scores of ``model``, cached in ``folder/eval.json``."""
-        path = folder / "eval.json"
-        if path.exists():
-            return read_json(path)
+    def evaluate(self, model: str, name: str, folder: Path, model_sig: str | None = None) -> dict:
+        """Dev (and guard, test when given) scores of ``model`` (identified by ``model_sig``, default its path),
+        kept in ``folder/eval.json`` under the stage's signature."""
+        from openrlhf_weakness.io.stages import file_digest
+
+        splits = [split for split in ("dev", "guard", "test") if getattr(self.data, split)]
+        settings = self.student_settings(self.cfg.eval_max_new_tokens)
+        inputs = [model_sig or model] + [file_digest(getattr(self.data, split)) for split in splits]
+        artifacts = ["eval.json"] + [f"eval_{split}.jsonl" for split in splits]
+        sig, reuse = self._stage(folder, "eval", settings, inputs, artifacts)
+        if reuse:
+            return read_json(folder / "eval.json")
         result = {}
-        for split in ("dev", "guard", "test"):
-            file = getattr(self.data, split)
-            if file:
-                rows = self.load(file)
-                scored = self.answer_and_assess(model, rows, folder / f"eval_{split}.jsonl", f"eval {split} ({name})",
-                                                self.cfg.eval_max_new_tokens)  # fmt: skip
-                result[split] = self.split_score(scored)
-        write_json(path, result)
+        for split in splits:
+            rows, out = self.load(getattr(self.data, split)), folder / f"eval_{split}.jsonl"
+            scored = self.answer_and_assess(model, rows, out, f"eval {split} ({name})", self.cfg.eval_max_new_tokens)
+            result[split] = self.split_score(scored)
+        write_json(folder / "eval.json", result)
+        self._done(folder, "eval", sig, settings)
         return result
 
     # ---- one iteration ---------------------------------------------------------------------------------------
@@ -192,47 +223,96 @@ class APTLoop:
         return [message_text(row[self.data.input_key]) for split in ("dev", "guard", "test")
                 if getattr(self.data, split) for row in self.load(getattr(self.data, split))]  # fmt: skip
 
-    def retrieve(self, it: Path, bad: list[dict], model: str) -> Path:
-        out = it / "similar.jsonl"
-        if not out.exists():
-            from openrlhf_weakness.io import write_jsonl
-            from openrlhf_weakness.retrieve.stage import RetrieveError, RetrieveInputs, retrieve_similar
+    def score(self, it: Path, name: str, model: str, model_sig: str, rows: list[dict], rows_sig: str):
+        """``rows`` answered by ``model`` and assessed, in ``it/<name>.jsonl``; (rows, signature)."""
+        settings = self.student_settings()
+        sig, reuse = self._stage(it, name, settings, [model_sig, rows_sig], [f"{name}.jsonl"])
+        if reuse:
+            return [json.loads(line) for line in open(it / f"{name}.jsonl")], sig
+        scored = self.answer_and_assess(model, rows, it / f"{name}.jsonl", f"{it.name}: answer {name}")
+        self._done(it, name, sig, settings)
+        return scored, sig
 
-            inputs = RetrieveInputs(bad, self.data.pool, self.data.input_key, eval_texts=self.eval_texts(),
-                                    source=str(it / "bad.jsonl"))  # fmt: skip
-            tagger = replace(self.gen, model=model, cache_dir=self.gen.cache_dir or str(self.run.root / "cache"))
-            try:
-                rows, summary = self._timed("retrieve", lambda: retrieve_similar(inputs, self.retrieve_cfg, tagger))
-            except RetrieveError as err:
-                raise SystemExit(f"apt: retrieve: {err}")
-            write_json(f"{out}.summary.json", summary)
-            write_jsonl(out, rows)
-            self.log(f"retrieved {len(rows)} similar cases (decontaminated against dev/guard/test)")
-        return out
+    def mine(self, it: Path, scored: list[dict], scored_sig: str, iteration: int):
+        """The bad cases (plus, in the first iteration, the ledger's failures) in ``it/bad.jsonl``; (rows, sig)."""
+        from openrlhf_weakness.io import write_jsonl
+        from openrlhf_weakness.io.stages import file_digest
 
-    def pairs(self, it: Path, bad: list[dict], similar_scored: list[dict], iteration: int) -> Path:
-        out = it / "pairs.jsonl"
-        if not out.exists():
-            from openrlhf_weakness.apt.pairs import build_pairs
-            from openrlhf_weakness.io import write_jsonl
+        ledger = self.data.ledger if iteration == 0 else None
+        settings = {"bad_below": self.assess.bad_below, "ledger": ledger}
+        sig, reuse = self._stage(it, "bad", settings, [scored_sig, file_digest(ledger)], ["bad.jsonl"])
+        if reuse:
+            return [json.loads(line) for line in open(it / "bad.jsonl")], sig
+        bad = [r for r in scored if r["bad"]]
+        self.log(f"{it.name}: {len(bad)} bad cases of {len(scored)}")
+        if ledger:  # failures seen elsewhere (GRPO's reward hook) join the first round
+            from_ledger = self.ledger_rows(ledger)
+            self.log(f"{it.name}: {len(from_ledger)} bad cases from the ledger {ledger}")
+            bad += from_ledger
+        write_jsonl(it / "bad.jsonl", bad)
+        self._done(it, "bad", sig, settings)
+        return bad, sig
 
-            cfg = replace(self.pairs_cfg, iteration=iteration, bad_below=self.assess.bad_below)
+    def retrieve(self, it: Path, bad: list[dict], bad_sig: str, model: str, model_sig: str):
+        """Pool cases similar to the bad cases, decontaminated against dev/guard/test; (rows, signature)."""
+        from openrlhf_weakness.backends.config import model_settings
+        from openrlhf_weakness.io import write_jsonl
+        from openrlhf_weakness.io.stages import file_digest
+
+        tagger = replace(self.gen, model=model, cache_dir=self.gen.cache_dir or str(self.run.root / "cache"))
+        llm = self.retrieve_cfg.tagger == "llm"
+        tagger_settings = model_settings(replace(tagger, model=None)) if llm else None
+        settings = {"retrieve": asdict(self.retrieve_cfg), "key": self.data.input_key, "tagger": tagger_settings}
+        evals = [file_digest(getattr(self.data, split)) for split in ("dev", "guard", "test")]
+        inputs = [bad_sig, file_digest(self.data.pool), evals, model_sig if llm else None]
+        sig, reuse = self._stage(it, "similar", settings, inputs, ["similar.jsonl", "similar.jsonl.summary.json"])
+        if reuse:
+            return [json.loads(line) for line in open(it / "similar.jsonl")], sig
+        from openrlhf_weakness.retrieve.stage import RetrieveError, RetrieveInputs, retrieve_similar
+
+        inputs = RetrieveInputs(bad, self.data.pool, self.data.input_key, eval_texts=self.eval_texts(),
+                                source=str(it / "bad.jsonl"))  # fmt: skip
+        try:
+            rows, summary = self._timed("retrieve", lambda: retrieve_similar(inputs, self.retrieve_cfg, tagger))
+        except RetrieveError as err:
+            raise LoopError(f"retrieve: {err}")
+        write_json(it / "similar.jsonl.summary.json", summary)
+        write_jsonl(it / "similar.jsonl", rows)
+        self.log(f"retrieved {len(rows)} similar cases (decontaminated against dev/guard/test)")
+        self._done(it, "similar", sig, settings)
+        return rows, sig
+
+    def pairs(self, it: Path, bad: list[dict], similar_scored: list[dict], iteration: int, inputs: list):
+        """Preference (and SFT-only) rows in ``it/pairs.jsonl``; ``inputs``: the bad and scored-similar signatures.
+        Returns (path, signature)."""
+        from openrlhf_weakness.apt.pairs import build_pairs
+        from openrlhf_weakness.io import write_jsonl
+
+        cfg = replace(self.pairs_cfg, iteration=iteration, bad_below=self.assess.bad_below)
+        settings = {"pairs": asdict(cfg), "chat": self.gen.chat_template_enable}
+        sig, reuse = self._stage(it, "pairs", settings, inputs, ["pairs.jsonl"])
+        if not reuse:
             keys = {"prompt": self.data.input_key, "reference": self.data.reference_key, "response": "response",
                     "score": "score"}  # fmt: skip
             rows, counts = self._timed(
                 "pairs", lambda: build_pairs(bad, similar_scored, cfg, keys, self.gen.chat_template_enable)
             )
-            write_jsonl(out, rows)
+            write_jsonl(it / "pairs.jsonl", rows)
             self.log(f"pairs: {len(rows)} rows ({', '.join(f'{k}: {v}' for k, v in sorted(counts.items()))})")
-        return out
+            self._done(it, "pairs", sig, settings)
+        return it / "pairs.jsonl", sig
 
-    def train(self, it: Path, model: str, ref: str, pairs: Path) -> str:
+    def train(self, it: Path, model: str, ref: str, pairs: Path, inputs: list) -> tuple[str, str]:
+        """M_{t+1} in ``it/model``; ``inputs``: the signatures of the model, the reference model and the pairs.
+        Returns (path, signature); the signature identifies the new model to every later stage."""
         out, tmp = it / "model", it / "model.tmp"
-        if out.exists():
-            return str(out)
+        settings = {"train_args": self.cfg.train_args, "chat": self.gen.chat_template_enable}
+        sig, reuse = self._stage(it, "model", settings, inputs, ["model", "train_args.json"])
+        if reuse:
+            return str(out), sig
         RunDir.clear_partial(tmp)  # an interrupted training restarts from scratch
         n_pairs = sum(1 for _ in open(pairs))
-        extra = shlex.split(self.cfg.train_args)
+        extra = list(self.cfg.train_args)
         batch = _flag_value(extra, "--train.batch_size", 128)
         micro = _flag_value(extra, "--train.micro_batch_size", 8)
         if n_pairs < batch:  # a small round: one optimizer step over what there is
@@ -251,7 +331,9 @@ class APTLoop:
         if self.gen.chat_template_enable:
             extra.append("--data.apply_chat_template")
         args = ["--model.model_name_or_path", model, "--ref.model_name_or_path", ref, "--data.dataset", str(pairs),
-                "--data.prompt_key", "prompt", "--apt.weight_key", "weight", "--ckpt.output_dir", str(tmp), *extra]  # fmt: skip
+                "--data.prompt_key", "prompt", "--apt.weight_key", "weight",
+                "--ckpt.output_dir", str(tmp)]  # fmt: skip
+        args += extra
         from openrlhf_weakness.launch import run_training
 
         write_json(it / "train_args.json", {"module": "openrlhf_weakness.cli.train_apt", "args": args})
@@ -259,13 +341,16 @@ class APTLoop:
         self._timed("train", lambda: run_training("openrlhf_weakness.cli.train_apt", args, it / "train.log", launcher,
                                                   keep_fds=(self.run.lock_fd,)))  # fmt: skip
         os.replace(tmp, out)
-        return str(out)
+        self._done(it, "model", sig, settings)
+        return str(out), sig
 
     def run_loop(self) -> dict:
+        from openrlhf_weakness.io.stages import file_digest
+
         cfg, data = self.cfg, self.data
-        train_rows = self.load(data.train)
+        train_rows, train_sig = self.load(data.train), file_digest(data.train)
         if not os.path.isfile(data.pool):
-            raise SystemExit(f"apt: pool file {data.pool} not found")
+            raise LoopError(f"pool file {data.pool} not found")
         base_dir = self.run.root / "base"
         base_dir.mkdir(exist_ok=True)
         base_eval = self.evaluate(cfg.model, "M_0", base_dir)
@@ -273,55 +358,51 @@ class APTLoop:
         self.log(
             f"M_0: dev {base['dev']:.3f}" + (f", guard {base['guard']:.3f}" if base.get("guard") is not None else "")
         )
-        history, model, reason = [], cfg.model, None
+        history, model, model_sig, reason = [], cfg.model, cfg.model, None
         for t in range(cfg.iterations):
             it = self.run.iteration(t)
-            scored = self.answer_and_assess(model, train_rows, it / "scored.jsonl", f"iter {t}: answer train")
-            bad = [r for r in scored if r["bad"]]
-            self.log(f"iteration {t}: {len(bad)} bad cases of {len(scored)}")
-            if t == 0 and data.ledger:  # failures seen elsewhere (GRPO's reward hook) join the first round
-                ledger = self.ledger_rows(data.ledger)
-                self.log(f"iteration 0: {len(ledger)} bad cases from the ledger {data.ledger}")
-                bad += ledger
-            if bad and not (it / "bad.jsonl").exists():
-                from openrlhf_weakness.io import write_jsonl
-
-                write_jsonl(it / "bad.jsonl", bad)
+            scored, scored_sig = self.score(it, "scored", model, model_sig, train_rows, train_sig)
+            bad, bad_sig = self.mine(it, scored, scored_sig, t)
             if not bad:
                 reason = "no bad cases left"
                 break
-            similar = [json.loads(line) for line in open(self.retrieve(it, bad, model))]
-            similar_scored = []
+            similar, similar_sig = self.retrieve(it, bad, bad_sig, model, model_sig)
+            similar_scored, similar_scored_sig = [], None
             if similar:
-                similar_scored = self.answer_and_assess(model, similar, it / "similar_scored.jsonl",
-                                                        f"iter {t}: answer similar")  # fmt: skip
-            pairs = self.pairs(it, bad, similar_scored, t)
-            ref = model if cfg.ref_policy == "previous" else cfg.model
-            new_model = self.train(it, model, ref, pairs)
-            ev = self.evaluate(new_model, f"M_{t + 1}", it)
+                similar_scored, similar_scored_sig = self.score(it, "similar_scored", model, model_sig, similar,
+                                                                similar_sig)  # fmt: skip
+            pairs, pairs_sig = self.pairs(it, bad, similar_scored, t, [bad_sig, similar_scored_sig])
+            ref, ref_sig = (model, model_sig) if cfg.ref_policy == "previous" else (cfg.model, cfg.model)
+            new_model, new_sig = self.train(it, model, ref, pairs, [model_sig, ref_sig, pairs_sig])
+            ev = self.evaluate(new_model, f"M_{t + 1}", it, new_sig)
             summary = (
                 read_json(Path(new_model) / "apt_summary.json")
                 if (Path(new_model) / "apt_summary.json").exists()
                 else {}
             )
             entry = {"iteration": t + 1, "model": new_model, "bad_cases": len(bad), "bad_rate": len(bad) / len(scored),
-                     "pairs": sum(1 for _ in open(pairs)), "train": _train_summary(summary), **_summary(ev)}  # fmt: skip
+                     "pairs": sum(1 for _ in open(pairs)), "train": _train_summary(summary)}  # fmt: skip
+            entry.update(_summary(ev))
             history.append(entry)
             self.log(
                 f"M_{t + 1}: dev {entry['dev']:.3f}"
                 + (f", guard {entry['guard']:.3f}" if entry.get("guard") is not None else "")
             )
-            model = new_model
+            model, model_sig = new_model, new_sig
             reason = stop_reason(base, history, cfg)
             if reason:
                 break
         best = best_model(base, history, cfg)
         final = {"stopped": reason or f"finished {cfg.iterations} iteration(s)", "best": best, "base": base,
-                 "history": history, "stage_seconds": self.stage_seconds}  # fmt: skip
+                 "history": history, "stage_seconds": self.stage_seconds,
+                 "stages": self.records.decisions}  # fmt: skip
         write_json(self.run.root / "final.json", final)
+        self.run.record_stages(self.records.decisions)
         from openrlhf_weakness.apt.report import write_report
 
         write_report(self.run.root, final)
+        recomputed = [d for d in self.records.decisions if d["action"] == "computed"]
+        self.log(f"stages: {len(self.records.decisions) - len(recomputed)} reused, {len(recomputed)} computed")
         self.log(f"stopped: {final['stopped']}; best model: M_{best['iteration']} ({best['model']})")
         return final
 

@@ -1,5 +1,7 @@
-"""A run directory: a manifest fixing the configuration, finished artifacts written atomically, stages skipped when
-their artifact exists. A stage interrupted mid-way leaves only a temporary file, never a finished-looking one."""
+"""A run directory: one process at a time, a manifest with the configuration and package versions of the last run and
+which stages it reused or recomputed (and why). A stage interrupted mid-way leaves only a temporary file, never a
+finished-looking one; which artifacts still hold is decided by their signatures (:mod:`openrlhf_weakness.io.stages`).
+"""
 
 from __future__ import annotations
 
@@ -9,10 +11,6 @@ import shutil
 from pathlib import Path
 
 from openrlhf_weakness.io import lock_run_dir, write_json
-
-
-class ConfigMismatch(RuntimeError):
-    """The run directory was written by another configuration."""
 
 
 def read_json(path: str | os.PathLike):
@@ -33,21 +31,16 @@ def package_versions() -> dict:
 
 
 class RunDir:
-    def __init__(self, root: str | os.PathLike, config: dict, force: bool = False):
+    def __init__(self, root: str | os.PathLike, config: dict):
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
         self.lock_fd = lock_run_dir(self.root)  # held until this process and its training child end
-        manifest = self.root / "manifest.json"
-        if manifest.exists():
-            old = read_json(manifest)["config"]
-            if old != json.loads(json.dumps(config, default=str)) and not force:
-                self.close()
-                changed = sorted(k for k in set(old) | set(config) if old.get(k) != config.get(k))
-                raise ConfigMismatch(
-                    f"{self.root} was written by another configuration (differs in: {', '.join(changed)}); use a new "
-                    "--apt.run_dir, or --apt.resume_force_enable to continue it anyway"
-                )
-        write_json(manifest, {"config": config, "versions": package_versions()})
+        self.manifest = {"config": json.loads(json.dumps(config, default=str)), "versions": package_versions()}
+        write_json(self.root / "manifest.json", self.manifest)
+
+    def record_stages(self, decisions: list[dict]) -> None:
+        """Add to the manifest which stages this run reused and which it recomputed, and why."""
+        write_json(self.root / "manifest.json", dict(self.manifest, stages=decisions))
 
     def close(self) -> None:
         """Release the run directory (also released when the process ends)."""

@@ -39,6 +39,16 @@ class GenerationConfig:
     no_cache_enable: bool = flag(False, "do not read or write the response cache")
 
 
+# GenerationConfig fields that change how answers are fetched, not which answers: not part of a stage's signature
+TRANSPORT_FIELDS = ("cache_dir", "no_cache_enable", "batch_size", "max_in_flight", "timeout", "max_retries",
+                    "retry_backoff", "api_key_env", "gpu_memory_utilization", "num_engines")  # fmt: skip
+
+
+def model_settings(gen: GenerationConfig) -> dict:
+    """The settings that decide which answers a model gives (a stage's signature depends on these only)."""
+    return {k: v for k, v in asdict(gen).items() if k not in TRANSPORT_FIELDS}
+
+
 @dataclass(frozen=True)
 class SamplingParams:
     max_new_tokens: int = 512

@@ -1,12 +1,14 @@
 """The whole APT loop: answer, assess, mine, retrieve, pair, train (cli.train_apt), evaluate, repeat.
 
-    python -m openrlhf_weakness.cli.apt --apt.model ./model --apt.run_dir runs/apt --apt.iterations 3 \\
-        --data.train domain_train.jsonl --data.dev domain_dev.jsonl --data.guard general.jsonl --data.pool pool.jsonl \\
-        --assess.assessor math --apt.train_args "--adam.lr 1e-6 --train.batch_size 32 --train.micro_batch_size 2"
+    python -m openrlhf_weakness.cli.apt --loop.model ./model --loop.run_dir runs/apt --loop.iterations 3 \\
+        --data.train train.jsonl --data.dev dev.jsonl --data.guard general.jsonl --data.pool pool.jsonl \\
+        --assess.assessor math -- --adam.lr 1e-6 --train.batch_size 32 --train.micro_batch_size 2
 
-Rerunning the same command resumes: finished stages are skipped, an interrupted one restarts cleanly. The run
-directory holds a manifest, a folder per iteration with every stage's JSON Lines and the model, final.json and
-report.md with plots.
+Everything after ``--`` is a cli.train_apt flag (OpenRLHF's train_dpo flags plus ``--apt.*``), checked by their own
+parsers before any work starts. Rerunning resumes: each stage's artifact is kept under a signature of the settings
+and inputs it depends on, so a rerun reuses what still holds and recomputes a changed stage and every stage after it
+(manifest.json and final.json say which and why). The run directory holds a folder per iteration with every stage's
+JSON Lines and the model, final.json and report.md with plots.
 """
 
 from __future__ import annotations
@@ -14,28 +16,22 @@ from __future__ import annotations
 import argparse
 import sys
 
-from openrlhf_weakness.config import add_flags, from_namespace
+from openrlhf_weakness.cli import CliError
+from openrlhf_weakness.config import add_flags, from_namespace, nested
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from openrlhf_weakness.apt.loop import LoopData
     from openrlhf_weakness.apt.loop_config import LOOP_SETS_PAIRS, APTLoopConfig
     from openrlhf_weakness.apt.pairs import PairsConfig
     from openrlhf_weakness.assess.config import AssessConfig
     from openrlhf_weakness.backends.config import GenerationConfig
     from openrlhf_weakness.retrieve.config import RetrieveConfig
 
-    parser = argparse.ArgumentParser(prog="openrlhf_weakness.cli.apt", description=__doc__.splitlines()[0])
-    parser.add_argument("--data.train", required=True, help="domain data with references (answered every iteration)")
-    parser.add_argument("--data.dev", required=True, help="domain dev split (the stop rule's score)")
-    parser.add_argument("--data.pool", required=True, help="retrieval pool with references")
-    parser.add_argument("--data.guard", default=None, help="general-capability guard set with references")
-    parser.add_argument("--data.test", default=None, help="held-out domain test split, scored for the report only")
-    parser.add_argument("--data.ledger", default=None, help="weakness ledger (GRPO's failures) added to the first "
-                        "iteration's bad cases")  # fmt: skip
-    parser.add_argument("--data.input_key", default="prompt")
-    parser.add_argument("--data.reference_key", default="reference")
-    parser.add_argument("--data.datasource_key", default="datasource")
-    add_flags(parser, APTLoopConfig, "apt")
+    parser = argparse.ArgumentParser(prog="openrlhf_weakness.cli.apt", description=__doc__.splitlines()[0],
+                                     usage="%(prog)s [loop flags] -- [cli.train_apt flags]")  # fmt: skip
+    add_flags(parser, LoopData, "data")
+    add_flags(parser, APTLoopConfig, "loop")
     add_flags(parser, GenerationConfig, "gen")
     add_flags(parser, AssessConfig, "assess")
     add_flags(parser, RetrieveConfig, "retrieve")
@@ -43,34 +39,53 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def check_training_flags(train_args: list[str]) -> None:
+    """Refuse the flags the loop sets itself, then parse the rest with cli.train_apt's and OpenRLHF's own parsers,
+    so a typo fails now rather than after the first round of generation."""
+    from openrlhf_weakness.apt.loop_config import LOOP_SETS_TRAINING
+    from openrlhf_weakness.cli import train_apt
+
+    fixed = sorted({a.split("=")[0] for a in train_args} & set(LOOP_SETS_TRAINING))
+    if fixed:
+        raise CliError("apt", f"{', '.join(fixed)} after -- are set by the loop itself (--loop.model, the pairs, the "
+                       "run directory, --gen.chat_template_enable); leave them out")  # fmt: skip
+    known, rest = train_apt._apt_parser().parse_known_args(train_args)
+    from openrlhf_weakness import openrlhf_cli
+
+    openrlhf_cli.parse_args(train_apt.OPENRLHF_MODULE, rest)
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    split = argv.index("--") if "--" in argv else len(argv)
+    args = nested(build_parser().parse_args(argv[:split]))
+    from dataclasses import replace
+
     from openrlhf_weakness import patches
-    from openrlhf_weakness.apt.loop import APTLoop, LoopData
+    from openrlhf_weakness.apt.loop import APTLoop, LoopData, LoopError
     from openrlhf_weakness.apt.loop_config import APTLoopConfig
     from openrlhf_weakness.apt.pairs import PairsConfig
-    from openrlhf_weakness.apt.run_dir import ConfigMismatch
     from openrlhf_weakness.assess.config import AssessConfig
     from openrlhf_weakness.backends.config import GenerationConfig
     from openrlhf_weakness.io import RunDirBusy
     from openrlhf_weakness.retrieve.config import RetrieveConfig
 
     patches.apply()
-    cfg = from_namespace(APTLoopConfig, args, "apt")
-    if not cfg.model:
-        raise SystemExit("apt: --apt.model is required")
-    if args.__dict__["assess.assessor"] == "judge":
-        raise SystemExit("apt: the judge assessor is not wired into cli.apt yet (its --gen.* flags are the student's); "
-                         "score with cli.assess and a judge, or use math, code or function here")  # fmt: skip
-    data = LoopData(**{k: getattr(args, f"data.{k}") for k in LoopData.__dataclass_fields__})
-    gen = from_namespace(GenerationConfig, args, "gen")
+    cfg = replace(from_namespace(APTLoopConfig, args.loop), train_args=argv[split + 1 :])
+    if args.assess.assessor == "judge":
+        raise CliError("apt", "the judge assessor is not wired into cli.apt yet (its --gen.* flags are the "
+                       "student's); score with cli.assess and a judge, or use math, code or function")  # fmt: skip
+    check_training_flags(cfg.train_args)
     try:
-        loop = APTLoop(cfg, data, gen, from_namespace(AssessConfig, args, "assess"),
-                       from_namespace(RetrieveConfig, args, "retrieve"), from_namespace(PairsConfig, args, "pairs"))  # fmt: skip
-    except (ConfigMismatch, RunDirBusy) as err:
-        raise SystemExit(f"apt: {err}")
+        loop = APTLoop(cfg, from_namespace(LoopData, args.data), from_namespace(GenerationConfig, args.gen),
+                       from_namespace(AssessConfig, args.assess), from_namespace(RetrieveConfig, args.retrieve),
+                       from_namespace(PairsConfig, args.pairs))  # fmt: skip
+    except RunDirBusy as err:
+        raise CliError("apt", err)
     try:
         loop.run_loop()
+    except LoopError as err:
+        raise CliError("apt", err)
     finally:
         loop.run.close()
     return 0

@@ -12,60 +12,67 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import dataclass
 
-from openrlhf_weakness.config import add_flags, from_namespace
+from openrlhf_weakness.cli import CliError
+from openrlhf_weakness.config import add_flags, flag, from_namespace, nested
+
+
+@dataclass
+class PairsData:
+    """Input and output files."""
+
+    bad: str | None = flag(None, "assessed domain rows (cli.assess output) or a weakness ledger", required=True)
+    similar: str | None = flag(None, "assessed similar cases (retrieve -> generate -> assess)")
+    output: str | None = flag(None, "the pairs (JSON Lines, written atomically)", required=True)
+    input_key: str = flag("prompt", "key of the prompt")
+    reference_key: str = flag("reference", "key of the reference answer")
+    response_key: str = flag("response", "key of the model's answer")
+    score_key: str = flag("score", "key of the answer's score")
+    bad_key: str = flag("bad", "boolean key marking bad cases in --data.bad")
+    chat_template_enable: bool = flag(False, "write prompts and answers as chat message lists")
 
 
 def build_parser() -> argparse.ArgumentParser:
     from openrlhf_weakness.apt.pairs import PairsConfig
 
     parser = argparse.ArgumentParser(prog="openrlhf_weakness.cli.build_pairs", description=__doc__.splitlines()[0])
-    parser.add_argument("--data.bad", required=True, help="assessed domain rows (cli.assess output)")
-    parser.add_argument("--data.similar", default=None, help="assessed similar cases (retrieve -> generate -> assess)")
-    parser.add_argument("--data.output", required=True)
-    parser.add_argument("--data.input_key", default="prompt")
-    parser.add_argument("--data.reference_key", default="reference")
-    parser.add_argument("--data.response_key", default="response")
-    parser.add_argument("--data.score_key", default="score")
-    parser.add_argument("--data.bad_key", default="bad", help="boolean key marking bad cases in --data.bad")
-    parser.add_argument("--data.apply_chat_template", action="store_true", help="write chat message lists")
+    add_flags(parser, PairsData, "data")
     add_flags(parser, PairsConfig, "pairs")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = nested(build_parser().parse_args(argv))
     from openrlhf_weakness.apt.pairs import PairsConfig, build_pairs
     from openrlhf_weakness.io import DataError, load_rows, write_jsonl
 
-    cfg = from_namespace(PairsConfig, args, "pairs")
-    keys = {
-        k: getattr(args, f"data.{k if k != 'prompt' else 'input'}_key")
-        for k in ("prompt", "reference", "response", "score")
-    }
+    cfg, data = from_namespace(PairsConfig, args.pairs), from_namespace(PairsData, args.data)
+    keys = {"prompt": data.input_key, "reference": data.reference_key, "response": data.response_key,
+            "score": data.score_key}  # fmt: skip
     try:
-        bad_rows, _ = load_rows(getattr(args, "data.bad"), [keys["prompt"], keys["reference"]], allow_empty=False)
-        bad_key = getattr(args, "data.bad_key")
+        bad_rows, _ = load_rows(data.bad, [keys["prompt"], keys["reference"]], allow_empty=False)
+        bad_key = data.bad_key
         if not any(bad_key in row for _, row in bad_rows):  # a weakness ledger: every row is a failure
             bad_rows = [(line, dict(row, **{bad_key: True})) for line, row in bad_rows]
         bad = [row for _, row in bad_rows if row.get(bad_key)]
         for line, row in bad_rows:
             if row.get(bad_key) and row.get(keys["response"]) is None:
-                raise DataError(getattr(args, "data.bad"), line, "missing (a bad case needs the model's answer)",
+                raise DataError(data.bad, line, "missing (a bad case needs the model's answer)",
                                 keys["response"])  # fmt: skip
         similar = []
-        if getattr(args, "data.similar"):
+        if data.similar:
             need = [keys["prompt"], keys["reference"]]
             if cfg.similar_rejected == "self":
                 need += [keys["response"], keys["score"]]
-            similar = [row for _, row in load_rows(getattr(args, "data.similar"), need)[0]]
+            similar = [row for _, row in load_rows(data.similar, need)[0]]
     except DataError as err:
-        raise SystemExit(f"build_pairs: {err}")
-    rows, counts = build_pairs(bad, similar, cfg, keys, getattr(args, "data.apply_chat_template"))
-    write_jsonl(getattr(args, "data.output"), rows)
+        raise CliError("build_pairs", err)
+    rows, counts = build_pairs(bad, similar, cfg, keys, data.chat_template_enable)
+    write_jsonl(data.output, rows)
     print(f"build_pairs: {len(rows)} rows from {len(bad)} bad cases and {len(similar)} similar cases: "
           + ", ".join(f"{k}: {v}" for k, v in sorted(counts.items())))  # fmt: skip
-    print(f"wrote {getattr(args, 'data.output')}")
+    print(f"wrote {data.output}")
     return 0
 
 

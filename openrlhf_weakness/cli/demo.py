@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from openrlhf_weakness.config import add_flags, flag, from_namespace
+from openrlhf_weakness.config import add_flags, flag, from_namespace, nested
 
 
 @dataclass
@@ -106,7 +106,7 @@ def results_table(final: dict, baselines: dict) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="openrlhf_weakness.cli.demo", description=__doc__.splitlines()[0])
     add_flags(parser, DemoConfig, "demo")
-    cfg = from_namespace(DemoConfig, parser.parse_args(argv), "demo")
+    cfg = from_namespace(DemoConfig, nested(parser.parse_args(argv)).demo)
     start = time.time()
     from openrlhf_weakness import patches
     from openrlhf_weakness.apt.loop import APTLoop, LoopData
@@ -124,7 +124,8 @@ def main(argv: list[str] | None = None) -> int:
     work = Path(cfg.work_dir)
     data = build_demo_data(work / "data", cfg.train, cfg.dev, cfg.test, cfg.pool, cfg.guard)
     student = student_model(work / "models")
-    train_args = " ".join(_train_common(cfg) + ["--model.beta", "0.1", "--apt.sft_coef", str(cfg.sft_coef)])
+    common = [a for a in _train_common(cfg) if a != "--data.apply_chat_template"]  # the loop sets it from --gen
+    train_args = common + ["--model.beta", "0.1", "--apt.sft_coef", str(cfg.sft_coef)]
     loop_cfg = APTLoopConfig(model=student, run_dir=str(work / "apt"), iterations=cfg.iterations,
                              patience=cfg.iterations, guard_max_drop=0.2, train_args=train_args)  # fmt: skip
     gen = GenerationConfig(backend="hf", model=student, max_new_tokens=cfg.max_new_tokens, batch_size=16,

@@ -12,42 +12,54 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from dataclasses import dataclass
 
-from openrlhf_weakness.config import add_flags, from_namespace
+from openrlhf_weakness.cli import CliError
+from openrlhf_weakness.config import add_flags, flag, from_namespace, nested
+
+
+@dataclass
+class GenerateData:
+    """Input and output files."""
+
+    dataset: str | None = flag(None, "input JSON Lines", required=True)
+    output: str | None = flag(None, "output JSON Lines (written atomically)", required=True)
+    input_key: str = flag("prompt", "key of the prompt (a string or chat messages)")
+    output_key: str = flag("response", "key the answer is written to")
+    max_samples: int | None = flag(None, "answer only the first N rows")
+    skip_bad_rows_enable: bool = flag(False, "count and skip malformed rows")
 
 
 def build_parser() -> argparse.ArgumentParser:
     from openrlhf_weakness.backends.config import GenerationConfig
 
     parser = argparse.ArgumentParser(prog="openrlhf_weakness.cli.generate", description=__doc__.splitlines()[0])
-    parser.add_argument("--data.dataset", required=True, help="input JSON Lines")
-    parser.add_argument("--data.output", required=True, help="output JSON Lines (written atomically)")
-    parser.add_argument("--data.input_key", default="prompt", help="key of the prompt (a string or chat messages)")
-    parser.add_argument("--data.output_key", default="response", help="key the answer is written to")
-    parser.add_argument("--data.max_samples", type=int, default=None, help="answer only the first N rows")
-    parser.add_argument("--data.skip_bad_rows_enable", action="store_true", help="count and skip malformed rows")
+    add_flags(parser, GenerateData, "data")
     add_flags(parser, GenerationConfig, "gen")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = nested(build_parser().parse_args(argv))
     from openrlhf_weakness.backends.cache import open_cache
     from openrlhf_weakness.backends.config import GenerationConfig, SamplingParams
     from openrlhf_weakness.backends.driver import generate_all, make_backend
     from openrlhf_weakness.io import DataError, load_rows, write_jsonl
 
-    gen = from_namespace(GenerationConfig, args, "gen")
-    key, out_key = getattr(args, "data.input_key"), getattr(args, "data.output_key")
+    gen, data = from_namespace(GenerationConfig, args.gen), from_namespace(GenerateData, args.data)
+    key, out_key = data.input_key, data.output_key
     try:
-        rows, skipped = load_rows(getattr(args, "data.dataset"), [key], getattr(args, "data.skip_bad_rows_enable"))
+        rows, skipped = load_rows(data.dataset, [key], data.skip_bad_rows_enable)
     except DataError as err:
-        raise SystemExit(f"generate: {err}")
-    rows = rows[: getattr(args, "data.max_samples")] if getattr(args, "data.max_samples") else rows
+        raise CliError("generate", err)
+    rows = rows[: data.max_samples] if data.max_samples else rows
     if not rows:
-        raise SystemExit(f"generate: {getattr(args, 'data.dataset')}: no rows to answer")
+        raise CliError("generate", f"{data.dataset}: no rows to answer")
     start = time.time()
-    backend = make_backend(gen)
+    try:
+        backend = make_backend(gen)
+    except ValueError as err:
+        raise CliError("generate", err)
     cache = open_cache(gen)
     params = SamplingParams.from_config(gen)
     answers, hits = generate_all(backend, [row[key] for _, row in rows], params, cache)
@@ -57,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
         if params.n > 1:
             row[out_key + "s"] = got
         out.append(row)
-    write_jsonl(getattr(args, "data.output"), out)
+    write_jsonl(data.output, out)
     lengths = [len(a[0]) for a in answers]
     print(
         f"generate: {len(out)} prompts answered ({hits} from cache) in {time.time() - start:.1f} s; "
@@ -65,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     for reason in skipped[:10]:
         print(f"  skipped: {reason}")
-    print(f"wrote {getattr(args, 'data.output')}")
+    print(f"wrote {data.output}")
     return 0
 
 

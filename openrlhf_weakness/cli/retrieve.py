@@ -12,8 +12,25 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import dataclass
 
-from openrlhf_weakness.config import add_flags, from_namespace
+from openrlhf_weakness.cli import CliError
+from openrlhf_weakness.config import add_flags, flag, from_namespace, nested
+
+
+@dataclass
+class RetrieveData:
+    """Input and output files."""
+
+    bad: str | None = flag(None, "assessed domain rows (cli.assess output) or a ledger", required=True)
+    pool: str | None = flag(None, "the large pool to retrieve from (JSON Lines)", required=True)
+    output: str | None = flag(None, "retrieved similar cases (JSON Lines)", required=True)
+    input_key: str = flag("prompt", "text of a bad case")
+    pool_input_key: str | None = flag(None, "text of a pool row (default: --data.input_key)")
+    bad_key: str = flag("bad", "boolean key marking bad cases")
+    eval_files: str | None = flag(
+        None, "comma-separated evaluation files to decontaminate against (their --data.input_key texts)"
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -21,42 +38,34 @@ def build_parser() -> argparse.ArgumentParser:
     from openrlhf_weakness.retrieve.config import RetrieveConfig
 
     parser = argparse.ArgumentParser(prog="openrlhf_weakness.cli.retrieve", description=__doc__.splitlines()[0])
-    parser.add_argument("--data.bad", required=True, help="assessed domain rows (cli.assess output) or a ledger")
-    parser.add_argument("--data.pool", required=True, help="the large pool to retrieve from (JSON Lines)")
-    parser.add_argument("--data.output", required=True, help="retrieved similar cases (JSON Lines)")
-    parser.add_argument("--data.input_key", default="prompt", help="text of a bad case")
-    parser.add_argument("--data.pool_input_key", default=None, help="text of a pool row (default: --data.input_key)")
-    parser.add_argument("--data.bad_key", default="bad", help="boolean key marking bad cases")
-    parser.add_argument("--data.eval_files", default=None, help="comma-separated evaluation files to decontaminate "
-                        "against (their --data.input_key texts)")  # fmt: skip
+    add_flags(parser, RetrieveData, "data")
     add_flags(parser, RetrieveConfig, "retrieve")
     add_flags(parser, GenerationConfig, "gen")  # the tagging model, for --retrieve.tagger llm
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = nested(build_parser().parse_args(argv))
     from openrlhf_weakness.backends.config import GenerationConfig
     from openrlhf_weakness.io import DataError, write_json, write_jsonl
     from openrlhf_weakness.retrieve.config import RetrieveConfig
     from openrlhf_weakness.retrieve.stage import RetrieveError, RetrieveInputs, load_texts, retrieve_similar
 
-    cfg = from_namespace(RetrieveConfig, args, "retrieve")
-    key, bad_key, bad_path = args.__dict__["data.input_key"], args.__dict__["data.bad_key"], args.__dict__["data.bad"]
+    cfg, data = from_namespace(RetrieveConfig, args.retrieve), from_namespace(RetrieveData, args.data)
+    key, bad_key, bad_path = data.input_key, data.bad_key, data.bad
     try:
         bad_lines, bad_rows, _ = load_texts(bad_path, key)
         eval_texts = []
-        for path in filter(None, (args.__dict__["data.eval_files"] or "").split(",")):
+        for path in filter(None, (data.eval_files or "").split(",")):
             eval_texts += load_texts(path.strip(), key)[2]
         if any(bad_key in row for row in bad_rows):
             keep = [i for i, row in enumerate(bad_rows) if row.get(bad_key)]
             bad_lines, bad_rows = [bad_lines[i] for i in keep], [bad_rows[i] for i in keep]
-        inputs = RetrieveInputs(bad_rows, args.__dict__["data.pool"], key, args.__dict__["data.pool_input_key"],
-                                bad_lines, eval_texts, source=bad_path)  # fmt: skip
-        out, summary = retrieve_similar(inputs, cfg, from_namespace(GenerationConfig, args, "gen"))
+        inputs = RetrieveInputs(bad_rows, data.pool, key, data.pool_input_key, bad_lines, eval_texts, source=bad_path)
+        out, summary = retrieve_similar(inputs, cfg, from_namespace(GenerationConfig, args.gen))
     except (DataError, RetrieveError) as err:
-        raise SystemExit(f"retrieve: {err}")
-    output = args.__dict__["data.output"]
+        raise CliError("retrieve", err)
+    output = data.output
     write_jsonl(output, out)
     write_json(f"{output}.summary.json", summary)
     if not bad_rows:

@@ -16,21 +16,29 @@ import asyncio
 import json
 import sys
 import time
+from dataclasses import dataclass
 
-from openrlhf_weakness.config import add_flags, from_namespace
+from openrlhf_weakness.cli import CliError
+from openrlhf_weakness.config import add_flags, flag, from_namespace, nested
+
+
+@dataclass
+class ServeConfig:
+    """The HTTP server."""
+
+    host: str = flag("127.0.0.1", "address to bind (0.0.0.0 exposes it)")
+    port: int = flag(5000, "port to bind")
+    max_body_mb: float = flag(16.0, "largest request body accepted")
+    max_concurrent: int = flag(16, "requests assessed at once (the rest wait)")
+    max_samples: int = flag(4096, "most samples one request may carry")
+    body_timeout: float = flag(30.0, "seconds a client may take to send its body (slow partial bodies are closed)")
 
 
 def build_parser() -> argparse.ArgumentParser:
     from openrlhf_weakness.hooks.rewarder import RewardHookConfig
 
     parser = argparse.ArgumentParser(prog="openrlhf_weakness.cli.serve_assessor", description=__doc__.splitlines()[0])
-    parser.add_argument("--serve.host", default="127.0.0.1", help="address to bind (0.0.0.0 exposes it)")
-    parser.add_argument("--serve.port", type=int, default=5000)
-    parser.add_argument("--serve.max_body_mb", type=float, default=16.0, help="largest request body accepted")
-    parser.add_argument("--serve.max_concurrent", type=int, default=16, help="requests assessed at once (rest wait)")
-    parser.add_argument("--serve.max_samples", type=int, default=4096, help="most samples one request may carry")
-    parser.add_argument("--serve.body_timeout", type=float, default=30.0,
-                        help="seconds a client may take to send its body (slow partial bodies are closed)")  # fmt: skip
+    add_flags(parser, ServeConfig, "serve")
     add_flags(parser, RewardHookConfig, "hook")
     return parser
 
@@ -93,15 +101,18 @@ def make_app(
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = nested(build_parser().parse_args(argv))
     from aiohttp import web
 
     from openrlhf_weakness.hooks.rewarder import Rewarder, RewardHookConfig
 
-    cfg = from_namespace(RewardHookConfig, args, "hook")
-    app = make_app(Rewarder(cfg), getattr(args, "serve.max_body_mb"), getattr(args, "serve.max_concurrent"),
-                   getattr(args, "serve.max_samples"), getattr(args, "serve.body_timeout"))  # fmt: skip
-    host, port = getattr(args, "serve.host"), getattr(args, "serve.port")
+    cfg, serve = from_namespace(RewardHookConfig, args.hook), from_namespace(ServeConfig, args.serve)
+    try:
+        rewarder = Rewarder(cfg)
+    except (ValueError, OSError) as err:
+        raise CliError("serve_assessor", err)
+    app = make_app(rewarder, serve.max_body_mb, serve.max_concurrent, serve.max_samples, serve.body_timeout)
+    host, port = serve.host, serve.port
     print(f"serve_assessor: {cfg.assessor} assessor on http://{host}:{port}/get_reward (health: /health)", flush=True)
     web.run_app(app, host=host, port=port, print=None)
     return 0

@@ -17,7 +17,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from openrlhf_weakness.config import add_flags, from_namespace
+from openrlhf_weakness.cli import CliError
+from openrlhf_weakness.config import add_flags, from_namespace, nested
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -35,7 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = nested(build_parser().parse_args(argv))
     from openrlhf_weakness.assess.config import AssessConfig
     from openrlhf_weakness.backends.config import GenerationConfig
     from openrlhf_weakness.io import RunDirBusy
@@ -43,18 +44,15 @@ def main(argv: list[str] | None = None) -> int:
     from openrlhf_weakness.stat.pipeline import StatError, StatPipeline
 
     try:
-        pipeline = StatPipeline(from_namespace(StatConfig, args, "stat"), from_namespace(StatData, args, "data"),
-                                from_namespace(GenerationConfig, args, "gen"),
-                                from_namespace(GenerationConfig, args, "teacher"),
-                                from_namespace(AssessConfig, args, "assess"))  # fmt: skip
+        student, teacher = from_namespace(GenerationConfig, args.gen), from_namespace(GenerationConfig, args.teacher)
+        pipeline = StatPipeline(from_namespace(StatConfig, args.stat), from_namespace(StatData, args.data), student,
+                                teacher, from_namespace(AssessConfig, args.assess))  # fmt: skip
     except (RunDirBusy, StatError) as err:
-        print(f"stat: {err}", file=sys.stderr)
-        return 2
+        raise CliError("stat", err)
     try:
         pipeline.run()
     except StatError as err:
-        print(f"stat: {err}", file=sys.stderr)
-        return 2
+        raise CliError("stat", err)
     finally:
         pipeline.close()
     return 0

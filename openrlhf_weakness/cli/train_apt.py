@@ -12,7 +12,8 @@ import argparse
 import functools
 import sys
 
-from openrlhf_weakness.config import add_flags, from_namespace
+from openrlhf_weakness.cli import CliError
+from openrlhf_weakness.config import add_flags, from_namespace, nested
 
 OPENRLHF_MODULE = "openrlhf.cli.train_dpo"
 
@@ -42,7 +43,7 @@ def main(argv: list[str] | None = None) -> None:
     from openrlhf_weakness.apt.validate import local_files, validate_pairs_file
     from openrlhf_weakness.io import DataError
 
-    apt = from_namespace(APTTrainConfig, known, "apt")
+    apt = from_namespace(APTTrainConfig, nested(known).apt)
     patches.apply()
     args = openrlhf_cli.parse_args(OPENRLHF_MODULE, rest)  # OpenRLHF's parser: its errors for unknown flags
     try:
@@ -50,7 +51,7 @@ def main(argv: list[str] | None = None) -> None:
             validate_pairs_file(path, args.data.chosen_key, args.data.prompt_key, apt.weight_key,
                                 args.data.rejected_key, bool(args.data.apply_chat_template))  # fmt: skip
     except DataError as err:
-        raise SystemExit(f"train_apt: bad training data: {err}")
+        raise CliError("train_apt", f"bad training data: {err}")
     install_apt_components(apt)
     openrlhf_cli.run(OPENRLHF_MODULE, rest)
 

@@ -12,15 +12,25 @@ from __future__ import annotations
 import argparse
 import functools
 import sys
+from dataclasses import dataclass
+
+from openrlhf_weakness.cli import CliError
+from openrlhf_weakness.config import add_flags, flag, from_namespace, nested
 
 OPENRLHF_MODULE = "openrlhf.cli.train_sft"
 
 
+@dataclass
+class StatSamplerConfig:
+    """STAT-Sel sampling (added to every flag of openrlhf.cli.train_sft)."""
+
+    weight_key: str = flag("stat_weight", "per-row weight key ('' = no sampler)")
+    total: int = flag(0, "draws per epoch (0: the dataset's size)")
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(add_help=False, prog="openrlhf_weakness.cli.train_stat_sft")
-    group = parser.add_argument_group("--stat.*", "STAT-Sel sampling (added to every flag of openrlhf.cli.train_sft)")
-    group.add_argument("--stat.weight_key", default="stat_weight", help="per-row weight key ('' = no sampler)")
-    group.add_argument("--stat.total", type=int, default=0, help="draws per epoch (0: the dataset's size)")
+    add_flags(parser, StatSamplerConfig, "stat")
     return parser
 
 
@@ -49,7 +59,8 @@ def main(argv: list[str] | None = None) -> None:
         _parser().print_help()
         openrlhf_cli.run(OPENRLHF_MODULE, rest)
         return
-    weight_key, total = getattr(known, "stat.weight_key"), getattr(known, "stat.total")
+    sampler = from_namespace(StatSamplerConfig, nested(known).stat)
+    weight_key, total = sampler.weight_key, sampler.total
     args = openrlhf_cli.parse_args(OPENRLHF_MODULE, rest)
     from openrlhf_weakness.apt.validate import local_files, validate_sft_file
     from openrlhf_weakness.io import DataError
@@ -60,7 +71,7 @@ def main(argv: list[str] | None = None) -> None:
             if weight_key:
                 _validate(path, weight_key)
     except DataError as err:
-        raise SystemExit(f"train_stat_sft: bad training data: {err}")
+        raise CliError("train_stat_sft", f"bad training data: {err}")
     if weight_key:
         install_sampler(weight_key, total)
     openrlhf_cli.run(OPENRLHF_MODULE, rest)

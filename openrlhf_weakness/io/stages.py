@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import time
 from pathlib import Path
 
@@ -42,6 +43,11 @@ class StageRecords:
     def signature(self, settings: dict, inputs: list) -> str:
         return digest({"settings": settings, "inputs": inputs})
 
+    def begin(self, name: str, settings: dict, inputs: list, artifacts: list[Path]) -> tuple[str, bool]:
+        """(signature, reusable) of a stage; when not reusable its stale artifacts are already gone."""
+        signature = self.signature(settings, inputs)
+        return signature, self.reuse(name, signature, settings, artifacts)
+
     def reuse(self, name: str, signature: str, settings: dict, artifacts: list[Path]) -> bool:
         """True when every artifact exists and was made under ``signature``; otherwise remove stale ones, log why."""
         record = self.records.get(name)
@@ -62,7 +68,9 @@ class StageRecords:
                 else "an input changed (a file or an earlier stage)"
             )
         for artifact in artifacts:
-            if artifact.is_file():
+            if artifact.is_dir():
+                shutil.rmtree(artifact)
+            elif artifact.exists():
                 artifact.unlink()
         self.decisions.append({"stage": name, "action": "computed", "why": why})
         self._started[name] = time.perf_counter()

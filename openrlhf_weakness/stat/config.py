@@ -33,9 +33,9 @@ class StatConfig:
 class StatData:
     """STAT's data files and keys."""
 
-    train: str | None = flag(None, "training data: question and solution per row (required)")
+    train: str | None = flag(None, "training data: question and solution per row", required=True)
     dev: str | None = flag(
-        None, "dev questions with references: the student's failures on them are profiled (required)"
+        None, "dev questions with references: the student's failures on them are profiled", required=True
     )
     test: str | None = flag(None, "test questions: STAT-Syn drops near-duplicates of them")
     ledger: str | None = flag(None, "weakness ledger: its failures join the difficult questions")

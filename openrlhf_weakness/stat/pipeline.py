@@ -13,19 +13,12 @@ from collections import Counter
 from dataclasses import asdict, replace
 from pathlib import Path
 
+from openrlhf_weakness.backends.config import model_settings
 from openrlhf_weakness.stat.config import StatConfig, StatData
-
-# GenerationConfig fields that change how answers are fetched, not which answers: not part of a stage's signature
-TRANSPORT_FIELDS = ("cache_dir", "no_cache_enable", "batch_size", "max_in_flight", "timeout", "max_retries",
-                    "retry_backoff", "api_key_env", "gpu_memory_utilization", "num_engines")  # fmt: skip
 
 
 class StatError(ValueError):
     """The STAT pipeline cannot go on (the message names the file, line, key or flag)."""
-
-
-def model_settings(gen) -> dict:
-    return {k: v for k, v in asdict(gen).items() if k not in TRANSPORT_FIELDS}
 
 
 class StatPipeline:
@@ -79,9 +72,7 @@ class StatPipeline:
         return generate_all(self._teacher_backend, prompts, params, cache, desc)[0]
 
     def _stage(self, name: str, settings: dict, inputs: list, artifacts: list[str]) -> tuple[str, bool]:
-        """(signature, reusable) for a stage; when not reusable its stale artifacts are gone."""
-        signature = self.records.signature(settings, inputs)
-        return signature, self.records.reuse(name, signature, settings, [self.root / a for a in artifacts])
+        return self.records.begin(name, settings, inputs, [self.root / a for a in artifacts])
 
     # ---- stages ----------------------------------------------------------------------------------------------
     def skills(self, train: list[dict], train_sig: str):
