@@ -25,7 +25,9 @@ def main() -> None:
     from openrlhf_weakness.assess.math_answer import answers_match
     from openrlhf_weakness.hooks.rewarder import Rewarder, RewardHookConfig
 
-    rewarder = Rewarder(RewardHookConfig(assessor="math", datasources="add", timeout=opts.timeout, workers=opts.workers))
+    rewarder = Rewarder(
+        RewardHookConfig(assessor="math", datasources="add", timeout=opts.timeout, workers=opts.workers)
+    )
     result = {"samples": opts.samples, "timeout_s": opts.timeout}
     for name, shape in (("integers", "{a}+{b}"), ("fractions", "\\frac{{{a}}}{{{b}}}")):
         cases = []
