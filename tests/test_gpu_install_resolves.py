@@ -1,0 +1,46 @@
+"""The GPU install resolves: requirements/gpu.lock and the GPU extra, for Linux x86_64 and CPython 3.11/3.12, checked
+here by uv's resolver (it builds metadata for the target platform, so source-only packages such as deepspeed and
+flash-attn are resolved too; pip's --platform mode refuses them). A pin that cannot be satisfied together with
+openrlhf[vllm]==0.11.2 fails here rather than on a user's cluster. Needs the package registry, as the install does."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+LOCK = ROOT / "requirements" / "gpu.lock"
+
+
+def _uv() -> str:
+    uv = shutil.which("uv", path=str(Path(sys.executable).parent)) or shutil.which("uv")
+    assert uv, "uv is missing: `make install` installs it (dev extra)"
+    return uv
+
+
+def _pins(path: Path) -> dict[str, str]:
+    out = {}
+    for line in path.read_text().splitlines():
+        line = line.split("#")[0].strip()
+        if "==" in line:
+            name, version = line.split("==")
+            out[name.split("[")[0].strip().lower()] = version.split(";")[0].strip()
+    return out
+
+
+@pytest.mark.parametrize("python", ["3.11", "3.12"])
+def test_gpu_lock_and_extra_resolve_for_linux_x86_64(python, tmp_path):
+    out = tmp_path / "resolved.txt"
+    cmd = [_uv(), "pip", "compile", str(ROOT / "pyproject.toml"), "--extra", "gpu", "--extra", "dev",
+           "--constraint", str(LOCK), "--python-platform", "x86_64-manylinux_2_28", "--python-version", python,
+           "--no-header", "--quiet", "-o", str(out)]  # fmt: skip
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    resolved, wanted = _pins(out), _pins(LOCK)
+    for name in ("openrlhf", "vllm", "deepspeed", "flash-attn", "transformers", "ray", "faiss-gpu-cu12"):
+        assert resolved.get(name) == wanted[name], f"{name}: lock {wanted[name]}, resolved {resolved.get(name)}"
+    assert "torch" in resolved
