@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     from dataclasses import replace
 
     from openrlhf_weakness import patches
-    from openrlhf_weakness.apt.loop import APTLoop, LoopData, LoopError
+    from openrlhf_weakness.apt.loop import APTLoop, LoopData
     from openrlhf_weakness.apt.loop_config import APTLoopConfig
     from openrlhf_weakness.apt.pairs import PairsConfig
     from openrlhf_weakness.assess.config import AssessConfig
@@ -84,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
         raise CliError("apt", err)
     try:
         loop.run_loop()
-    except LoopError as err:
+    except ValueError as err:  # LoopError (files, rows, keys) and bad settings found when a stage starts
         raise CliError("apt", err)
     finally:
         loop.run.close()

@@ -1,0 +1,350 @@
+"""Quality experiment: do APT and STAT-Sel make a model better than the same training budget spent on plain SFT?
+
+    .venv/bin/python benchmarks/quality.py --setting controlled [--seeds 3] [--lr 1e-3]
+
+Controlled setting: a small Llama pre-trained in-process to partial competence on letter-string skills
+(openrlhf_weakness.experiment.controlled). Arms, each trained from the same student with OpenRLHF's engines (CPU
+patches) and the same rows, steps and learning rate as its baseline: base; APT (the loop, best iteration on dev);
+SFT on as many random domain rows as APT's first pairs; DPO without the SFT term on APT's pairs; STAT-Sel (profile
+from the student's dev failures, materialised draw); SFT on a uniform draw of the same size. Every choice is made on
+dev; the test split is scored once per final model. Results per (arm, seed) are written as they finish, so a rerun
+resumes; an arm that fails is reported with its log and the others go on. Output: JSON, a markdown table and a plot
+with 95% paired-bootstrap intervals (questions and seeds resampled).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import traceback
+from pathlib import Path
+
+ARMS = ("apt", "sft_same_budget", "dpo_only", "stat_sel", "sft_uniform")
+COMPARISONS = {  # name: (arm, against)
+    "apt_vs_base": ("apt", "base"),
+    "apt_vs_sft": ("apt", "sft_same_budget"),
+    "dpo_only_vs_sft": ("dpo_only", "sft_same_budget"),
+    "apt_vs_dpo_only": ("apt", "dpo_only"),
+    "stat_sel_vs_uniform": ("stat_sel", "sft_uniform"),
+    "stat_sel_vs_base": ("stat_sel", "base"),
+    "sft_same_budget_vs_base": ("sft_same_budget", "base"),
+}
+
+
+class Experiment:
+    def __init__(self, opts):
+        from openrlhf_weakness.experiment.controlled import DomainSizes, PretrainConfig, build_domain, pretrain_student
+
+        self.opts, self.work = opts, Path(opts.work_dir)
+        self.paths = build_domain(
+            self.work / "data", DomainSizes(pretrain_weak=opts.pretrain_weak), seed=opts.data_seed
+        )
+        self.student = str(pretrain_student(self.work / "student", self.paths["pretrain"],
+                                            PretrainConfig(steps=opts.pretrain_steps)))  # fmt: skip
+        self.splits = ("dev", "guard") if opts.dev_only_enable else ("dev", "guard", "test")
+        self.rows = {k: [json.loads(line) for line in open(p)] for k, p in self.paths.items() if k != "pretrain"}
+        for folder in ("results", "arms"):
+            (self.work / folder).mkdir(parents=True, exist_ok=True)
+
+    # ---- pieces ----------------------------------------------------------------------------------------------
+    def common_train_args(self, seed: int) -> list[str]:
+        o = self.opts
+        return ["--train.micro_batch_size", "8", "--train.batch_size", "16", "--train.max_epochs", str(o.epochs),
+                "--adam.lr", str(o.lr), "--data.max_len", "64", "--ds.attn_implementation", "eager",
+                "--train.seed", str(seed)]  # fmt: skip
+
+    def gen(self, model: str):
+        from openrlhf_weakness.backends.config import GenerationConfig
+
+        return GenerationConfig(backend="hf", model=model, max_new_tokens=16, batch_size=64, dtype="float32",
+                                chat_template_enable=True, cache_dir=str(self.work / "cache"))  # fmt: skip
+
+    def assess_cfg(self):
+        from openrlhf_weakness.assess.config import AssessConfig
+        from openrlhf_weakness.experiment import exact_match
+
+        return AssessConfig(assessor="function", function_path=exact_match.__file__, num_workers=1)
+
+    def score(self, model: str, splits) -> dict:
+        """Per-question right (1) / wrong (0) of ``model`` on each split, greedy."""
+        from openrlhf_weakness.assess.answer import RowKeys, answer_and_assess
+        from openrlhf_weakness.assess.function import FunctionAssessor
+        from openrlhf_weakness.backends.config import SamplingParams
+        from openrlhf_weakness.backends.hf import HFBackend
+        from openrlhf_weakness.experiment import exact_match
+
+        backend = HFBackend(model, 64, "float32", True)
+        out = {}
+        for split in splits:
+            scored, _ = answer_and_assess(backend, FunctionAssessor(exact_match.__file__), self.rows[split],
+                                          SamplingParams(max_new_tokens=16), RowKeys(), 4, desc=split)  # fmt: skip
+            out[split] = [1.0 if r["score"] == 5 else 0.0 for r in scored]
+        return out
+
+    def train(self, module: str, args: list[str], out: Path) -> str:
+        import os
+
+        from openrlhf_weakness.apt.run_dir import RunDir
+        from openrlhf_weakness.launch import run_training
+
+        if (out / "config.json").exists():
+            return str(out)
+        tmp = out.with_name(out.name + ".tmp")
+        RunDir.clear_partial(tmp)
+        run_training(module, [*args, "--ckpt.output_dir", str(tmp)], out.with_name(out.name + ".log"))
+        os.replace(tmp, out)
+        return str(out)
+
+    def sft(self, rows: list[dict], name: str, seed: int) -> str:
+        from openrlhf_weakness.io import write_jsonl
+
+        data = self.work / "arms" / f"{name}-s{seed}.jsonl"
+        write_jsonl(data, [{"input": r["prompt"], "output": r["reference"]} for r in rows])
+        args = ["--model.model_name_or_path", self.student, "--data.dataset", str(data), "--data.input_key", "input",
+                "--data.output_key", "output", "--data.apply_chat_template", *self.common_train_args(seed)]  # fmt: skip
+        return self.train("openrlhf.cli.train_sft", args, self.work / "arms" / f"{name}-s{seed}")
+
+    # ---- arms ------------------------------------------------------------------------------------------------
+    def apt_loop(self, seed: int):
+        from openrlhf_weakness.apt.loop import APTLoop, LoopData
+        from openrlhf_weakness.apt.loop_config import APTLoopConfig
+        from openrlhf_weakness.apt.pairs import PairsConfig
+        from openrlhf_weakness.retrieve.config import RetrieveConfig
+
+        train_args = self.common_train_args(seed) + ["--model.beta", "0.1", "--apt.sft_coef", str(self.opts.sft_coef)]
+        cfg = APTLoopConfig(model=self.student, run_dir=str(self.work / f"apt-s{seed}"), iterations=self.opts.iterations,
+                            patience=self.opts.iterations, guard_max_drop=0.1, train_args=train_args)  # fmt: skip
+        data = LoopData(
+            train=self.paths["train"], pool=self.paths["pool"], dev=self.paths["dev"], guard=self.paths["guard"]
+        )  # fmt: skip (the test split stays unread until the final table)
+        retrieve = RetrieveConfig(tagger="field", tag_key="datasource", cache_dir=str(self.work / "embeddings"))
+        loop = APTLoop(cfg, data, self.gen(self.student), self.assess_cfg(), retrieve, PairsConfig())
+        try:
+            final = loop.run_loop()
+        finally:
+            loop.run.close()
+        return final, Path(cfg.run_dir) / "iter_0" / "pairs.jsonl"
+
+    def arm_model(self, arm: str, seed: int) -> tuple[str, dict]:
+        if arm == "apt":
+            final, _ = self.apt_loop(seed)
+            return final["best"]["model"], {"best_iteration": final["best"]["iteration"], "stopped": final["stopped"]}
+        if arm in ("sft_same_budget", "dpo_only"):
+            _, pairs = self.apt_loop(seed)  # reused from the APT arm's run directory
+            n_rows = sum(1 for _ in open(pairs))
+            if arm == "sft_same_budget":
+                pool = self.rows["train"] + self.rows["pool"]
+                return self.sft(random.Random(seed).sample(pool, n_rows), arm, seed), {"rows": n_rows}
+            args = ["--model.model_name_or_path", self.student, "--data.dataset", str(pairs), "--data.prompt_key",
+                    "prompt", "--apt.weight_key", "weight", "--apt.sft_coef", "0", "--model.beta", "0.1",
+                    "--data.apply_chat_template", *self.common_train_args(seed)]  # fmt: skip
+            return self.train("openrlhf_weakness.cli.train_apt", args, self.work / "arms" / f"dpo_only-s{seed}"), {
+                "rows": n_rows
+            }
+        if arm == "stat_sel":
+            draw, profile = self.stat_draw(seed)
+            return self.sft(draw, arm, seed), {"rows": len(draw), "top_skills": profile}
+        if arm == "sft_uniform":
+            return self.sft(random.Random(seed).sample(self.rows["pool"], self.opts.stat_rows), arm, seed), {
+                "rows": self.opts.stat_rows
+            }
+        raise ValueError(f"unknown arm {arm}")
+
+    def stat_draw(self, seed: int) -> tuple[list[dict], list[str]]:
+        from openrlhf_weakness.backends.config import GenerationConfig
+        from openrlhf_weakness.stat.config import StatConfig, StatData
+        from openrlhf_weakness.stat.pipeline import StatPipeline
+
+        cfg = StatConfig(run_dir=str(self.work / f"stat-s{seed}"), skill_key="datasource", k=self.opts.stat_k,
+                         size=self.opts.stat_rows, seed=seed)  # fmt: skip
+        data = StatData(train=self.paths["pool"], dev=self.paths["dev"], input_key="prompt", output_key="reference")
+        pipeline = StatPipeline(cfg, data, self.gen(self.student), GenerationConfig(), self.assess_cfg())
+        try:
+            pipeline.run()
+        finally:
+            pipeline.close()
+        draw = [json.loads(line) for line in open(Path(cfg.run_dir) / "stat_sel_draw.jsonl")]
+        profile = json.loads((Path(cfg.run_dir) / "profile.json").read_text())
+        return draw, profile_top_skills(profile)
+
+    def run_arm(self, arm: str, seed: int) -> dict:
+        path = self.work / "results" / f"{arm}-s{seed}.json"
+        from openrlhf_weakness.io import write_json
+
+        if path.exists():
+            result = json.loads(path.read_text())
+            if result.get("status") == "done":
+                missing = [split for split in self.splits if split not in result["scores"]]
+                if missing:  # a dev-only run's arm, now scored on the test split once
+                    result["scores"].update(self.score(result["model"], missing))
+                    write_json(path, result)
+                return result
+
+        try:
+            model, info = self.arm_model(arm, seed)
+            scores = self.score(model, self.splits)
+            result = {"arm": arm, "seed": seed, "status": "done", "model": model, **info, "scores": scores}
+        except Exception as err:  # one failed arm must not sink the others
+            log = self.work / "results" / f"{arm}-s{seed}.error.log"
+            log.write_text(traceback.format_exc())
+            result = {"arm": arm, "seed": seed, "status": "failed", "error": f"{type(err).__name__}: {err}"[:300],
+                      "log": str(log)}  # fmt: skip
+        write_json(path, result)
+        print(f"[quality] {arm} seed {seed}: {result['status']}", flush=True)
+        return result
+
+
+def dev_table(exp: Experiment, results: list[dict]) -> str:
+    """Dev accuracy per arm and skill (for choosing settings; the test split is not read)."""
+    skills = sorted({r["datasource"] for r in exp.rows["dev"]})
+    lines = ["| arm | seed | dev | guard | " + " | ".join(skills) + " |", "|---" * (len(skills) + 4) + "|"]
+    for r in results:
+        if r["status"] != "done":
+            lines.append(f"| {r['arm']} | {r['seed']} | FAILED: {r['error']} | | " + " | " * len(skills))
+            continue
+        dev = r["scores"]["dev"]
+        per = {s: [v for row, v in zip(exp.rows["dev"], dev) if row["datasource"] == s] for s in skills}
+        guard = sum(r["scores"]["guard"]) / len(r["scores"]["guard"])
+        lines.append(f"| {r['arm']} | {r['seed']} | {sum(dev) / len(dev):.3f} | {guard:.3f} | "
+                     + " | ".join(f"{sum(v) / len(v):.2f}" for v in per.values()) + " |")  # fmt: skip
+    return "\n".join(lines)
+
+
+def profile_top_skills(profile: dict, top: int = 3) -> list[str]:
+    """The skills the Missing-Skill-Profile weighs most (STAT-Sel's target)."""
+    return [name for name, _ in sorted(profile["counts"].items(), key=lambda kv: -kv[1])[:top]]
+
+
+def summarize(exp: Experiment, base: dict, results: list[dict]) -> dict:
+    import numpy as np
+
+    from openrlhf_weakness.experiment.stats import mean_ci, paired_difference, verdict
+
+    test_rows = exp.rows["test"]
+    skills = sorted({r["datasource"] for r in test_rows})
+    arms = {"base": [base]}
+    failed = {}
+    for r in results:
+        if r["status"] == "done":
+            arms.setdefault(r["arm"], []).append(r)
+        else:
+            failed.setdefault(r["arm"], []).append({"seed": r["seed"], "error": r["error"], "log": r["log"]})
+    top = next((r["top_skills"] for r in results if r["arm"] == "stat_sel" and r["status"] == "done"), [])
+
+    def matrix(arm: str, split: str, skill: str | None = None) -> np.ndarray:
+        keep = [i for i, row in enumerate(exp.rows[split]) if skill is None or row["datasource"] in skill]
+        return np.array([[r["scores"][split][i] for i in keep] for r in sorted(arms[arm], key=lambda r: r["seed"])])
+
+    out = {"setting": exp.opts.setting, "n_test": len(test_rows), "n_guard": len(exp.rows["guard"]),
+           "skills": skills, "stat_top_skills": top, "arms": {}, "comparisons": {}, "failed": failed,
+           "budget": {"lr": exp.opts.lr, "epochs": exp.opts.epochs, "batch_size": 16, "iterations": exp.opts.iterations,
+                      "sft_coef": exp.opts.sft_coef, "stat_rows": exp.opts.stat_rows, "stat_k": exp.opts.stat_k}}  # fmt: skip
+    for arm in arms:
+        block = {"seeds": [r["seed"] for r in arms[arm]], "n_test": len(test_rows)}
+        block.update(mean_ci(matrix(arm, "test")).as_dict())
+        block["dev"] = mean_ci(matrix(arm, "dev")).as_dict()
+        block["guard"] = mean_ci(matrix(arm, "guard")).as_dict()
+        block["by_skill"] = {s: mean_ci(matrix(arm, "test", [s])).as_dict() for s in skills}
+        out["arms"][arm] = block
+    for name, (a, b) in COMPARISONS.items():
+        if a in arms and b in arms and (len(arms[a]) == len(arms[b]) or "base" in (a, b)):
+            diff = paired_difference(matrix(a, "test"), matrix(b, "test"))
+            entry = {**diff.as_dict(), "verdict": verdict(diff)}
+            entry["guard"] = paired_difference(matrix(a, "guard"), matrix(b, "guard")).as_dict()
+            entry["by_skill"] = {s: paired_difference(matrix(a, "test", [s]), matrix(b, "test", [s])).as_dict()
+                                 for s in skills}  # fmt: skip
+            if top and name.startswith("stat_sel"):
+                entry["top_skills"] = paired_difference(matrix(a, "test", top), matrix(b, "test", top)).as_dict()
+            out["comparisons"][name] = entry
+    return out
+
+
+def markdown(summary: dict) -> str:
+    def ci(e: dict) -> str:
+        return f"{e['mean']:.3f} [{e['ci_low']:.3f}, {e['ci_high']:.3f}]"
+
+    lines = [f"Test: {summary['n_test']} questions; guard: {summary['n_guard']}; 95% bootstrap intervals over "
+             "questions and seeds.", "", "| arm | seeds | test | guard | dev |", "|---|---|---|---|---|"]  # fmt: skip
+    for arm, b in summary["arms"].items():
+        lines.append(f"| {arm} | {len(b['seeds'])} | {ci(b)} | {ci(b['guard'])} | {ci(b['dev'])} |")
+    for arm, failures in summary["failed"].items():
+        for f in failures:
+            lines.append(f"| {arm} | seed {f['seed']} FAILED | {f['error']} (log: {f['log']}) | | |")
+    lines += [
+        "",
+        "| comparison (paired) | test difference | verdict | guard difference | top skills |",
+        "|---|---|---|---|---|",
+    ]
+    for name, c in summary["comparisons"].items():
+        top = ci(c["top_skills"]) if "top_skills" in c else ""
+        lines.append(f"| {name} | {ci(c)} | {c['verdict']} | {ci(c['guard'])} | {top} |")
+    skills = summary["skills"]
+    lines += ["", "| arm | " + " | ".join(skills) + " |", "|---|" + "---|" * len(skills)]
+    for arm, b in summary["arms"].items():
+        lines.append(f"| {arm} | " + " | ".join(f"{b['by_skill'][s]['mean']:.2f}" for s in skills) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def plot(summary: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    arms = list(summary["arms"])
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
+    for ax, key, title in ((axes[0], None, "domain test"), (axes[1], "guard", "guard")):
+        blocks = [summary["arms"][a] if key is None else summary["arms"][a][key] for a in arms]
+        means = [b["mean"] for b in blocks]
+        err = [[m - b["ci_low"] for m, b in zip(means, blocks)], [b["ci_high"] - m for m, b in zip(means, blocks)]]
+        ax.bar(arms, means, yerr=err, capsize=4, color="#4c72b0")
+        ax.set_title(f"{title} accuracy (95% CI)")
+        ax.set_ylim(0, 1)
+        ax.tick_params(axis="x", rotation=30)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--setting", default="controlled", choices=["controlled"])
+    parser.add_argument("--work_dir", default="runs/quality_controlled")
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--arms", default=",".join(ARMS), help="comma-separated arms to run (base always)")
+    parser.add_argument("--lr", type=float, default=3e-4, help="learning rate of every arm (chosen on dev)")
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--iterations", type=int, default=2, help="APT iterations (best on dev)")
+    parser.add_argument("--sft_coef", type=float, default=0.5, help="APT's alpha")
+    parser.add_argument("--stat_k", type=int, default=5)
+    parser.add_argument("--stat_rows", type=int, default=240, help="rows of STAT-Sel's draw and of the uniform draw")
+    parser.add_argument("--pretrain_steps", type=int, default=1500)
+    parser.add_argument("--pretrain_weak", type=int, default=400, help="pre-training questions per weak skill")
+    parser.add_argument("--data_seed", type=int, default=1)
+    parser.add_argument("--dev_only_enable", action="store_true", help="score dev and guard only (choosing settings)")
+    parser.add_argument("--out", default="benchmarks/results/quality_controlled.json")
+    opts = parser.parse_args()
+    from openrlhf_weakness import patches
+    from openrlhf_weakness.io import write_json
+
+    patches.apply()
+    exp = Experiment(opts)
+    base_path = exp.work / "results" / "base-s0.json"
+    if not base_path.exists():
+        write_json(base_path, {"arm": "base", "seed": 0, "status": "done", "model": exp.student, "scores": {}})
+    base = exp.run_arm("base", 0)
+    results = [exp.run_arm(arm, seed) for seed in range(opts.seeds) for arm in opts.arms.split(",") if arm]
+    if opts.dev_only_enable:
+        print(dev_table(exp, [base] + results))
+        return
+    summary = summarize(exp, base, results)
+    write_json(opts.out, summary)
+    table = markdown(summary)
+    Path(opts.out).with_suffix(".md").write_text(table)
+    plot(summary, Path(opts.out).with_suffix(".png"))
+    print(table)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,50 @@
+"""The controlled domain: right answers on known questions, no question in two splits, and a student that trains."""
+
+from __future__ import annotations
+
+import json
+
+from openrlhf_weakness.experiment.controlled import (
+    DomainSizes,
+    PretrainConfig,
+    build_domain,
+    pretrain_student,
+    question,
+)
+from openrlhf_weakness.experiment.exact_match import score
+
+
+def test_known_questions_have_the_right_answers():
+    assert question("reverse", list("cab"))["reference"] == "b a c"
+    assert question("sort", list("cab"))["reference"] == "a b c"
+    assert question("rotate", list("cab"))["reference"] == "a b c"
+    assert question("first", list("cab"))["reference"] == "c" and question("last", list("cab"))["reference"] == "b"
+    assert (
+        question("length", list("cabd"))["reference"] == "4"
+        and question("copy", list("cab"))["prompt"] == "copy: c a b"
+    )
+    assert score("", " b  a c ", "b a c") == 1.0 and score("", "b a", "b a c") == 0.0
+
+
+def test_splits_are_disjoint_and_sized(tmp_path):
+    sizes = DomainSizes(pretrain_strong=30, pretrain_weak=5, train=4, pool=10, dev=3, test=6, guard=7)
+    paths = build_domain(tmp_path, sizes, seed=3)
+    rows = {k: [json.loads(line) for line in open(p)] for k, p in paths.items()}
+    assert len(rows["test"]) == 6 * 6 and len(rows["guard"]) == 7 and len(rows["pool"]) == 60
+    assert {r["datasource"] for r in rows["guard"]} == {"length"} and "length" not in {
+        r["datasource"] for r in rows["train"]
+    }
+    prompts = [r["prompt"] for split in rows.values() for r in split]
+    assert len(prompts) == len(set(prompts))
+    assert build_domain(tmp_path, sizes, seed=3) == paths  # reused as it is
+
+
+def test_pretraining_lowers_the_loss_and_writes_a_loadable_model(tmp_path):
+    from transformers import AutoModelForCausalLM
+
+    paths = build_domain(tmp_path / "data", DomainSizes(pretrain_strong=40, pretrain_weak=5), seed=0)
+    out = pretrain_student(tmp_path / "student", paths["pretrain"], PretrainConfig(hidden_size=32, num_layers=1,
+                                                                                     steps=60, batch_size=16))  # fmt: skip
+    info = json.loads((out / "pretrain.json").read_text())
+    assert sum(info["loss_last"]) < 0.7 * sum(info["loss_first"])
+    assert AutoModelForCausalLM.from_pretrained(out).config.hidden_size == 32
