@@ -101,8 +101,9 @@ class Experiment:
 
         data = self.work / "arms" / f"{name}-s{seed}.jsonl"
         write_jsonl(data, [{"input": r["prompt"], "output": r["reference"]} for r in rows])
-        args = ["--model.model_name_or_path", self.student, "--data.dataset", str(data), "--data.input_key", "input",
-                "--data.output_key", "output", "--data.apply_chat_template", *self.common_train_args(seed)]  # fmt: skip
+        args = ["--model.model_name_or_path", self.student, "--data.dataset", str(data), "--data.input_key",
+                "input", "--data.output_key", "output", "--data.apply_chat_template"]  # fmt: skip
+        args += self.common_train_args(seed)
         return self.train("openrlhf.cli.train_sft", args, self.work / "arms" / f"{name}-s{seed}")
 
     # ---- arms ------------------------------------------------------------------------------------------------
@@ -113,12 +114,14 @@ class Experiment:
         from openrlhf_weakness.retrieve.config import RetrieveConfig
 
         train_args = self.common_train_args(seed) + ["--model.beta", "0.1", "--apt.sft_coef", str(self.opts.sft_coef)]
-        cfg = APTLoopConfig(model=self.student, run_dir=str(self.work / f"apt-s{seed}"), iterations=self.opts.iterations,
-                            patience=self.opts.iterations, guard_max_drop=0.1, train_args=train_args)  # fmt: skip
+        o = self.opts
+        cfg = APTLoopConfig(model=self.student, run_dir=str(self.work / f"apt-s{seed}"), iterations=o.iterations,
+                            patience=o.iterations, guard_max_drop=0.1, train_args=train_args)  # fmt: skip
         data = LoopData(
             train=self.paths["train"], pool=self.paths["pool"], dev=self.paths["dev"], guard=self.paths["guard"]
         )  # fmt: skip (the test split stays unread until the final table)
-        retrieve = RetrieveConfig(tagger="field", tag_key="datasource", cache_dir=str(self.work / "embeddings"))
+        retrieve = RetrieveConfig(tagger="field", tag_key="datasource", cache_dir=str(self.work / "embeddings"),
+                                  scale=self.opts.retrieve_scale)  # fmt: skip
         loop = APTLoop(cfg, data, self.gen(self.student), self.assess_cfg(), retrieve, PairsConfig())
         try:
             final = loop.run_loop()
@@ -236,10 +239,11 @@ def summarize(exp: Experiment, base: dict, results: list[dict]) -> dict:
         keep = [i for i, row in enumerate(exp.rows[split]) if skill is None or row["datasource"] in skill]
         return np.array([[r["scores"][split][i] for i in keep] for r in sorted(arms[arm], key=lambda r: r["seed"])])
 
-    out = {"setting": exp.opts.setting, "n_test": len(test_rows), "n_guard": len(exp.rows["guard"]),
-           "skills": skills, "stat_top_skills": top, "arms": {}, "comparisons": {}, "failed": failed,
-           "budget": {"lr": exp.opts.lr, "epochs": exp.opts.epochs, "batch_size": 16, "iterations": exp.opts.iterations,
-                      "sft_coef": exp.opts.sft_coef, "stat_rows": exp.opts.stat_rows, "stat_k": exp.opts.stat_k}}  # fmt: skip
+    o = exp.opts
+    budget = {"lr": o.lr, "epochs": o.epochs, "batch_size": 16, "iterations": o.iterations, "sft_coef": o.sft_coef,
+              "retrieve_scale": o.retrieve_scale, "stat_rows": o.stat_rows, "stat_k": o.stat_k}  # fmt: skip
+    out = {"setting": o.setting, "n_test": len(test_rows), "n_guard": len(exp.rows["guard"]), "skills": skills,
+           "stat_top_skills": top, "arms": {}, "comparisons": {}, "failed": failed, "budget": budget}  # fmt: skip
     for arm in arms:
         block = {"seeds": [r["seed"] for r in arms[arm]], "n_test": len(test_rows)}
         block.update(mean_ci(matrix(arm, "test")).as_dict())
@@ -317,6 +321,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--iterations", type=int, default=2, help="APT iterations (best on dev)")
     parser.add_argument("--sft_coef", type=float, default=0.5, help="APT's alpha")
+    parser.add_argument("--retrieve_scale", type=float, default=1.0, help="APT: similar cases per bad case")
     parser.add_argument("--stat_k", type=int, default=5)
     parser.add_argument("--stat_rows", type=int, default=240, help="rows of STAT-Sel's draw and of the uniform draw")
     parser.add_argument("--pretrain_steps", type=int, default=1500)

@@ -99,3 +99,25 @@ def test_assess_judge_garbage_is_a_counted_skip(tmp_path):
                                  "--gen.base_url", server.base_url, "--gen.model", "judge", "--gen.no_cache_enable"))  # fmt: skip
     summary = json.loads((tmp_path / "out.jsonl.summary.json").read_text())
     assert summary["skipped"] == 2 and summary["scored"] == 0
+
+
+@pytest.mark.parametrize(
+    "module, argv",
+    [
+        ("assess", ["--data.dataset", "{missing}", "--data.output", "{out}"]),
+        ("generate", ["--data.dataset", "{missing}", "--data.output", "{out}", "--gen.model", "m"]),
+        ("build_pairs", ["--data.bad", "{missing}", "--data.output", "{out}"]),
+        ("retrieve", ["--data.bad", "{missing}", "--data.pool", "{missing}", "--data.output", "{out}"]),
+        ("stat", ["--data.train", "{missing}", "--data.dev", "{missing}", "--stat.run_dir", "{run}"]),
+    ],
+)
+def test_a_missing_input_file_is_one_line_and_exit_status_2(module, argv, tmp_path, capsys):
+    import importlib
+
+    values = {"missing": str(tmp_path / "nope.jsonl"), "out": str(tmp_path / "out.jsonl"), "run": str(tmp_path / "r")}
+    with pytest.raises(SystemExit) as err:
+        code = importlib.import_module(f"openrlhf_weakness.cli.{module}").main([a.format(**values) for a in argv])
+        raise SystemExit(code)
+    stderr = capsys.readouterr().err
+    assert err.value.code == 2 and "nope.jsonl" in stderr and "Traceback" not in stderr
+    assert len(stderr.strip().splitlines()) == 1 and stderr.startswith(f"{module}: ")

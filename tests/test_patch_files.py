@@ -80,7 +80,8 @@ def test_stock_train_dpo_trains_on_cpu_from_a_patched_copy(tiny_model, tmp_path,
     code = ("import runpy, sys, openrlhf; print('FROM', openrlhf.__file__, flush=True); "
             f"sys.argv = {argv!r}; runpy.run_module('openrlhf.cli.train_dpo', run_name='__main__')")  # fmt: skip
     env = single_process_env()
-    env["PYTHONPATH"] = str(copy)  # the patched copy shadows the installed OpenRLHF; openrlhf_weakness is never imported
+    # the patched copy shadows the installed OpenRLHF; openrlhf_weakness is never imported
+    env["PYTHONPATH"] = str(copy)
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=600)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
     assert f"FROM {copy}" in proc.stdout and "openrlhf_weakness" not in proc.stdout + proc.stderr

@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
             if not isinstance(row[keys[1]], str):
                 raise DataError(path, lineno, f"must be a string, got {type(row[keys[1]]).__name__}", keys[1])
         assessor = make_assessor(cfg, gen)
-    except (DataError, ValueError) as err:
+    except (DataError, ValueError, OSError) as err:
         raise CliError("assess", err)
     row_keys = RowKeys(input=keys[0], reference=keys[2], response=keys[1])
     out = assess_rows(assessor, [row for _, row in rows], row_keys, cfg.bad_below, f"assess ({cfg.assessor})")

@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
             if cfg.similar_rejected == "self":
                 need += [keys["response"], keys["score"]]
             similar = [row for _, row in load_rows(data.similar, need)[0]]
-    except DataError as err:
+    except (DataError, OSError) as err:
         raise CliError("build_pairs", err)
     rows, counts = build_pairs(bad, similar, cfg, keys, data.chat_template_enable)
     write_jsonl(data.output, rows)

@@ -91,7 +91,6 @@ def main(argv: list[str] | None = None) -> int:
     opts = parser.parse_args(argv)
     start = time.time()
     from openrlhf_weakness import patches
-    from openrlhf_weakness.cli import stat
     from openrlhf_weakness.demo import rg_score
     from openrlhf_weakness.demo.student import student_model
     from openrlhf_weakness.io import write_jsonl
@@ -101,13 +100,24 @@ def main(argv: list[str] | None = None) -> int:
     work = Path(opts.work_dir)
     paths = build_data(work / "data", opts.train, opts.dev, opts.test)
     student = student_model(Path("runs/demo") / "models")
-    code = stat.main(["--data.train", paths["train"], "--data.dev", paths["dev"], "--stat.run_dir", str(work / "stat"),
-               "--stat.skill_key", "skill", "--stat.size", str(opts.size), "--gen.model", student,
-               "--gen.max_new_tokens", "32", "--gen.chat_template_enable", "--gen.dtype", "bfloat16",
-               "--gen.batch_size", "16", "--gen.cache_dir", str(work / "cache"), "--assess.assessor", "function",
-               "--assess.function_path", rg_score.__file__])  # fmt: skip
-    if code != 0:
-        raise SystemExit(f"demo_stat: cli.stat failed (exit {code}); see the message above")
+    from openrlhf_weakness.assess.config import AssessConfig
+    from openrlhf_weakness.backends.config import GenerationConfig
+    from openrlhf_weakness.cli import CliError
+    from openrlhf_weakness.stat.config import StatConfig, StatData
+    from openrlhf_weakness.stat.pipeline import StatError, StatPipeline
+
+    gen = GenerationConfig(model=student, max_new_tokens=32, chat_template_enable=True, dtype="bfloat16", batch_size=16,
+                           cache_dir=str(work / "cache"))  # fmt: skip
+    assess = AssessConfig(assessor="function", function_path=rg_score.__file__)
+    cfg = StatConfig(run_dir=str(work / "stat"), skill_key="skill", size=opts.size)
+    try:
+        pipeline = StatPipeline(cfg, StatData(train=paths["train"], dev=paths["dev"]), gen, GenerationConfig(), assess)
+        try:
+            pipeline.run()
+        finally:
+            pipeline.close()
+    except StatError as err:
+        raise CliError("demo_stat", err)
     train = [json.loads(line) for line in open(paths["train"])]
     uniform = random.Random(0).sample(train, min(opts.size, len(train)))
     write_jsonl(work / "uniform.jsonl", uniform)

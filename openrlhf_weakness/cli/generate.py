@@ -50,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     key, out_key = data.input_key, data.output_key
     try:
         rows, skipped = load_rows(data.dataset, [key], data.skip_bad_rows_enable)
-    except DataError as err:
+    except (DataError, OSError) as err:
         raise CliError("generate", err)
     rows = rows[: data.max_samples] if data.max_samples else rows
     if not rows:

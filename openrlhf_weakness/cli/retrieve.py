@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
             bad_lines, bad_rows = [bad_lines[i] for i in keep], [bad_rows[i] for i in keep]
         inputs = RetrieveInputs(bad_rows, data.pool, key, data.pool_input_key, bad_lines, eval_texts, source=bad_path)
         out, summary = retrieve_similar(inputs, cfg, from_namespace(GenerationConfig, args.gen))
-    except (DataError, RetrieveError) as err:
+    except (DataError, RetrieveError, OSError) as err:
         raise CliError("retrieve", err)
     output = data.output
     write_jsonl(output, out)
