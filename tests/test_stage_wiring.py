@@ -236,3 +236,16 @@ def test_cli_apt_checks_training_flags_before_any_work(apt_files, capsys):
         apt.main(argv + ["--", "--train.batchsize", "8"])
     assert err.value.code == 2 and "--train.batchsize" in capsys.readouterr().err
     assert not (apt_files / "run").exists()  # refused before the run directory was made
+
+
+def test_a_run_directory_of_the_earlier_layout_is_refused_not_overwritten(apt_files):
+    from openrlhf_weakness.apt.loop import LoopError
+
+    run = apt_files / "run"
+    (run / "iter_0" / "model").mkdir(parents=True)
+    (run / "iter_0" / "model" / "weights").write_text("trained")
+    (run / "manifest.json").write_text('{"config": {}}')
+    with ScriptedOpenAIServer(answer_fn=_student) as server:
+        with pytest.raises(LoopError, match="written by an earlier version"):
+            _loop(apt_files, server)
+    assert (run / "iter_0" / "model" / "weights").read_text() == "trained"

@@ -74,6 +74,10 @@ class APTLoop:
         )  # fmt: skip
         config = {"loop": asdict(cfg), "data": asdict(data), "gen": asdict(gen), "assess": asdict(assess),
                   "retrieve": asdict(retrieve), "pairs": asdict(pairs)}  # fmt: skip
+        root = Path(cfg.run_dir)
+        if (root / "manifest.json").exists() and not (root / "stages.json").exists() and any(root.glob("iter_*")):
+            raise LoopError(f"{root} was written by an earlier version (no stages.json), whose artifacts carry no "
+                            "signatures: use a new --loop.run_dir (nothing there is deleted)")  # fmt: skip
         self.run = RunDir(cfg.run_dir, config)
         self.records = StageRecords(self.run.root)
         self._backend_model, self._backend = None, None

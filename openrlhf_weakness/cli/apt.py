@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
         loop = APTLoop(cfg, from_namespace(LoopData, args.data), from_namespace(GenerationConfig, args.gen),
                        from_namespace(AssessConfig, args.assess), from_namespace(RetrieveConfig, args.retrieve),
                        from_namespace(PairsConfig, args.pairs))  # fmt: skip
-    except RunDirBusy as err:
+    except (RunDirBusy, ValueError) as err:
         raise CliError("apt", err)
     try:
         loop.run_loop()
