@@ -33,7 +33,9 @@ def single_process_env(base: dict | None = None) -> dict:
     return env
 
 
-def training_command(module: str, args: list[str], use_launcher: bool | None = None) -> list[str]:
+def training_command(
+    module: str, args: list[str], use_launcher: bool | None = None, hostfile: str | None = None
+) -> list[str]:
     """The command that runs ``module`` (an OpenRLHF or openrlhf_weakness CLI) with ``args``.
 
     With the launcher (default when CUDA is present) it is ``deepspeed --module``; otherwise one process, with
@@ -43,6 +45,8 @@ def training_command(module: str, args: list[str], use_launcher: bool | None = N
         import torch
 
         use_launcher = torch.cuda.is_available() and shutil.which("deepspeed") is not None
+    if hostfile:  # several nodes: the launcher starts a process per GPU on every host of the file
+        return ["deepspeed", "--hostfile", hostfile, "--module", module, *args]
     if use_launcher:
         return ["deepspeed", "--module", module, *args]
     if module.startswith("openrlhf."):
@@ -67,11 +71,17 @@ def _die_with_parent(parent_pid: int):
 
 
 def run_training(
-    module: str, args: list[str], log_path: str | os.PathLike, use_launcher: bool | None = None, keep_fds=()
+    module: str,
+    args: list[str],
+    log_path: str | os.PathLike,
+    use_launcher: bool | None = None,
+    keep_fds=(),
+    hostfile: str | None = None,
 ) -> None:
     """Run a training module to completion, its output in ``log_path``; raise with the log's tail on failure.
-    ``keep_fds`` (a run directory's lock) stay open in the child, so the lock lasts as long as the training does."""
-    cmd = training_command(module, args, use_launcher)
+    ``keep_fds`` (a run directory's lock) stay open in the child, so the lock lasts as long as the training does;
+    ``hostfile``: train on every host it lists (deepspeed's multi-node launcher)."""
+    cmd = training_command(module, args, use_launcher, hostfile)
     env = os.environ.copy() if cmd[0] == "deepspeed" else single_process_env()
     log_path = Path(log_path)
     log_path.parent.mkdir(parents=True, exist_ok=True)

@@ -128,18 +128,41 @@ def test_stat_recipes_flags_exist(recipe, heredocs):
         assert argv[argv.index("--actor.adam.lr") + 1] == "5e-7" and "reward_hook_path" in text
 
 
-def test_apt_loop_recipe_flags_and_its_training_flags_exist():
+@pytest.mark.parametrize("recipe", ["apt_loop.sh", "apt_two_nodes.sh"])
+def test_apt_loop_recipe_flags_and_its_training_flags_exist(recipe):
     from openrlhf_weakness import openrlhf_cli, patches
     from openrlhf_weakness.cli import apt, train_apt
 
-    module, *argv = recipe_command(RECIPES / "apt_loop.sh", "loop_commands")
+    module, *argv = recipe_command(RECIPES / recipe, "loop_commands")
     assert module == "openrlhf_weakness.cli.apt"
     split = argv.index("--")
     args = apt.build_parser().parse_args(argv[:split])
     assert getattr(args, "loop.iterations") == 3
+    if recipe == "apt_two_nodes.sh":
+        assert getattr(args, "loop.hostfile") and getattr(args, "gen.num_engines") == 16
+    patches.apply()
     apt.check_training_flags(argv[split + 1 :])  # refuses the loop's own flags, parses the rest with both parsers
     known, rest = train_apt._apt_parser().parse_known_args(argv[split + 1 :])
     assert getattr(known, "apt.sft_coef") == 0.5
-    patches.apply()
     parsed = openrlhf_cli.parse_args(train_apt.OPENRLHF_MODULE, rest + ["--model.model_name_or_path", "m"])
-    assert parsed.ds.lora.rank == 64 and parsed.adam.lr == 1e-6
+    assert parsed.adam.lr == 1e-6 and parsed.ds.lora.rank == (64 if recipe == "apt_loop.sh" else 0)
+
+
+def test_two_node_grpo_recipe_flags_exist_in_openrlhf():
+    module, *argv = recipe_command(RECIPES / "grpo_two_nodes.sh", "grpo_commands")
+    assert module == "openrlhf.cli.train_ppo_ray"
+    _check_openrlhf_cli(module, argv)
+    assert argv[argv.index("--actor.num_nodes") + 1] == "2" and argv[argv.index("--ref.num_nodes") + 1] == "2"
+    assert argv[argv.index("--algo.advantage.estimator") + 1] == "group_norm"
+
+
+def test_a_hostfile_trains_under_the_multi_node_launcher():
+    from openrlhf_weakness.launch import training_command
+
+    cmd = training_command("openrlhf_weakness.cli.train_apt", ["--adam.lr", "1e-6"], hostfile="/shared/hostfile")
+    assert cmd == ["deepspeed", "--hostfile", "/shared/hostfile", "--module", "openrlhf_weakness.cli.train_apt",
+                   "--adam.lr", "1e-6"]  # fmt: skip
+    assert training_command("openrlhf.cli.train_dpo", [], use_launcher=False)[1:3] == [
+        "-m",
+        "openrlhf_weakness.cli.run_openrlhf",
+    ]

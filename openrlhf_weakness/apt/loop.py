@@ -329,7 +329,7 @@ class APTLoop:
             ]
         import torch
 
-        launcher = self.cfg.launcher_enable or torch.cuda.is_available()
+        launcher = self.cfg.launcher_enable or bool(self.cfg.hostfile) or torch.cuda.is_available()
         if not torch.cuda.is_available() and "--ds.attn_implementation" not in extra:
             extra += ["--ds.attn_implementation", "eager"]
         if self.gen.chat_template_enable:
@@ -343,7 +343,7 @@ class APTLoop:
         write_json(it / "train_args.json", {"module": "openrlhf_weakness.cli.train_apt", "args": args})
         self.log(f"training on {n_pairs} rows -> {out}")
         self._timed("train", lambda: run_training("openrlhf_weakness.cli.train_apt", args, it / "train.log", launcher,
-                                                  keep_fds=(self.run.lock_fd,)))  # fmt: skip
+                                                  keep_fds=(self.run.lock_fd,), hostfile=self.cfg.hostfile))  # fmt: skip
         os.replace(tmp, out)
         self._done(it, "model", sig, settings)
         return str(out), sig

@@ -31,4 +31,7 @@ class APTLoopConfig:
     launcher_enable: bool = flag(
         False, "start training with the deepspeed launcher (default: on when CUDA is present)"
     )
+    hostfile: str | None = flag(
+        None, "deepspeed hostfile: train on several nodes (deepspeed --hostfile; implies the launcher)"
+    )
     eval_max_new_tokens: int = flag(0, "new tokens when evaluating (0: same as --gen.max_new_tokens)")
