@@ -9,7 +9,7 @@ import json
 
 import pytest
 
-from openrlhf_weakness.apt.loop import APTLoop, LoopData
+from openrlhf_weakness.apt.loop import APTLoop, LoopData, LoopError
 from openrlhf_weakness.apt.loop_config import APTLoopConfig
 from openrlhf_weakness.apt.pairs import PairsConfig
 from openrlhf_weakness.assess.config import AssessConfig
@@ -239,8 +239,6 @@ def test_cli_apt_checks_training_flags_before_any_work(apt_files, capsys):
 
 
 def test_a_run_directory_of_the_earlier_layout_is_refused_not_overwritten(apt_files):
-    from openrlhf_weakness.apt.loop import LoopError
-
     run = apt_files / "run"
     (run / "iter_0" / "model").mkdir(parents=True)
     (run / "iter_0" / "model" / "weights").write_text("trained")
@@ -249,3 +247,38 @@ def test_a_run_directory_of_the_earlier_layout_is_refused_not_overwritten(apt_fi
         with pytest.raises(LoopError, match="written by an earlier version"):
             _loop(apt_files, server)
     assert (run / "iter_0" / "model" / "weights").read_text() == "trained"
+
+
+def _student_and_judge(message: str) -> str:
+    """One HTTP server, two models: the judge grades by the reference; the student answers 11 to everything."""
+    if "###Response to evaluate:" in message:
+        answer = message.split("###Response to evaluate:\n", 1)[1].split("\n\n###Reference Answer", 1)[0]
+        reference = message.split("###Reference Answer (Score 5):\n", 1)[1].split("\n", 1)[0]
+        right = answer.strip() == f"\\boxed{{{reference.strip()}}}"
+        return "Feedback: " + ("right. [RESULT] 5" if right else "wrong. [RESULT] 1")
+    return "\\boxed{11}"
+
+
+def test_the_judge_scores_the_student_inside_the_loop_with_its_own_settings(apt_files):
+    """APT as published: --assess.assessor judge with --judge.* (its own model), apart from the student's --gen.*."""
+    from openrlhf_weakness.io.stages import file_digest
+
+    with ScriptedOpenAIServer(answer_fn=_student_and_judge) as server:
+        data = LoopData(**{k: str(apt_files / f"{k}.jsonl") for k in ("train", "pool", "dev")})
+        gen = GenerationConfig(backend="openai", base_url=server.base_url, max_retries=0)
+        judge = GenerationConfig(backend="openai", base_url=server.base_url, model="judge-7b", max_retries=0)
+        assess = AssessConfig(assessor="judge", bad_below=4)
+        cfg = APTLoopConfig(model="student-0", run_dir=str(apt_files / "run"))
+        with pytest.raises(LoopError, match="needs a judge model: --judge.model"):
+            APTLoop(cfg, data, gen, assess, RetrieveConfig(), PairsConfig())
+        loop = APTLoop(cfg, data, gen, assess, RetrieveConfig(), PairsConfig(), judge)
+        try:
+            it = loop.run.iteration(0)
+            rows = loop.load(loop.data.train)
+            scored, _ = loop.score(it, "scored", "student-0", "student-0", rows, file_digest(loop.data.train))
+        finally:
+            loop.run.close()
+        models = dict(server.models)
+    # the student answers 11: right for 5 + 6, wrong for 2 + 3; the judge (its own model name) says so
+    assert [(r["reference"], r["score"], r["bad"]) for r in scored] == [("5", 1, True), ("11", 5, False)]
+    assert models == {"student-0": 2, "judge-7b": 2}

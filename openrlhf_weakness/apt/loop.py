@@ -66,14 +66,21 @@ class APTLoop:
     """Each stage's artifact is kept under a signature of the settings it reads and of its inputs (files' digests,
     earlier stages' signatures): a rerun reuses what still holds and recomputes a changed stage and all after it."""
 
-    def __init__(self, cfg: APTLoopConfig, data: LoopData, gen, assess, retrieve, pairs):
+    def __init__(self, cfg: APTLoopConfig, data: LoopData, gen, assess, retrieve, pairs, judge=None):
+        """``gen``: the student's generation; ``judge``: the LLM judge's (``--judge.*``), for ``assess.assessor``
+        judge: APT as published, an LLM scoring the student's answers against the references."""
         from openrlhf_weakness.io.stages import StageRecords
 
+        if assess.assessor == "judge" and (judge is None or not judge.model):
+            raise LoopError("--assess.assessor judge needs a judge model: --judge.model (and --judge.backend, "
+                            "--judge.base_url for a server); the --gen.* flags are the student's")  # fmt: skip
         self.cfg, self.data, self.gen, self.assess, self.retrieve_cfg, self.pairs_cfg = (
             cfg, data, gen, assess, retrieve, pairs,
         )  # fmt: skip
+        self.judge = judge if assess.assessor == "judge" else None
         config = {"loop": asdict(cfg), "data": asdict(data), "gen": asdict(gen), "assess": asdict(assess),
-                  "retrieve": asdict(retrieve), "pairs": asdict(pairs)}  # fmt: skip
+                  "retrieve": asdict(retrieve), "pairs": asdict(pairs),
+                  "judge": asdict(self.judge) if self.judge else None}  # fmt: skip
         root = Path(cfg.run_dir)
         if (root / "manifest.json").exists() and not (root / "stages.json").exists() and any(root.glob("iter_*")):
             raise LoopError(f"{root} was written by an earlier version (no stages.json), whose artifacts carry no "
@@ -110,8 +117,9 @@ class APTLoop:
         settings = model_settings(replace(self.gen, model=None))
         if max_new_tokens:
             settings["max_new_tokens"] = max_new_tokens
-        return {"student": settings, "assess": asdict(self.assess), "keys": [self.data.input_key,
-                self.data.reference_key]}  # fmt: skip
+        judge = model_settings(self.judge) if self.judge else None
+        return {"student": settings, "assess": asdict(self.assess), "judge": judge,
+                "keys": [self.data.input_key, self.data.reference_key]}  # fmt: skip
 
     def backend(self, model: str):
         if self._backend_model != model:
@@ -126,7 +134,10 @@ class APTLoop:
         if self._assessor is None:
             from openrlhf_weakness.assess.config import make_assessor
 
-            self._assessor = make_assessor(self.assess, self.gen)
+            judge = self.judge
+            if judge is not None and not judge.cache_dir and not judge.no_cache_enable:
+                judge = replace(judge, cache_dir=str(self.run.root / "cache"))  # a rerun does not ask the judge again
+            self._assessor = make_assessor(self.assess, judge)
         return self._assessor
 
     def load(self, path: str, required_reference: bool = True) -> list[dict]:
@@ -342,8 +353,9 @@ class APTLoop:
 
         write_json(it / "train_args.json", {"module": "openrlhf_weakness.cli.train_apt", "args": args})
         self.log(f"training on {n_pairs} rows -> {out}")
+        fds, hostfile = (self.run.lock_fd,), self.cfg.hostfile
         self._timed("train", lambda: run_training("openrlhf_weakness.cli.train_apt", args, it / "train.log", launcher,
-                                                  keep_fds=(self.run.lock_fd,), hostfile=self.cfg.hostfile))  # fmt: skip
+                                                  keep_fds=fds, hostfile=hostfile))  # fmt: skip
         os.replace(tmp, out)
         self._done(it, "model", sig, settings)
         return str(out), sig

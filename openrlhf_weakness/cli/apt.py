@@ -32,7 +32,8 @@ def build_parser() -> argparse.ArgumentParser:
                                      usage="%(prog)s [loop flags] -- [cli.train_apt flags]")  # fmt: skip
     add_flags(parser, LoopData, "data")
     add_flags(parser, APTLoopConfig, "loop")
-    add_flags(parser, GenerationConfig, "gen")
+    add_flags(parser, GenerationConfig, "gen")  # the student
+    add_flags(parser, GenerationConfig, "judge")  # the LLM judge, for --assess.assessor judge
     add_flags(parser, AssessConfig, "assess")
     add_flags(parser, RetrieveConfig, "retrieve")
     add_flags(parser, PairsConfig, "pairs", exclude=LOOP_SETS_PAIRS)
@@ -72,14 +73,12 @@ def main(argv: list[str] | None = None) -> int:
 
     patches.apply()
     cfg = replace(from_namespace(APTLoopConfig, args.loop), train_args=argv[split + 1 :])
-    if args.assess.assessor == "judge":
-        raise CliError("apt", "the judge assessor is not wired into cli.apt yet (its --gen.* flags are the "
-                       "student's); score with cli.assess and a judge, or use math, code or function")  # fmt: skip
     check_training_flags(cfg.train_args)
     try:
-        loop = APTLoop(cfg, from_namespace(LoopData, args.data), from_namespace(GenerationConfig, args.gen),
-                       from_namespace(AssessConfig, args.assess), from_namespace(RetrieveConfig, args.retrieve),
-                       from_namespace(PairsConfig, args.pairs))  # fmt: skip
+        student, judge = from_namespace(GenerationConfig, args.gen), from_namespace(GenerationConfig, args.judge)
+        loop = APTLoop(cfg, from_namespace(LoopData, args.data), student, from_namespace(AssessConfig, args.assess),
+                       from_namespace(RetrieveConfig, args.retrieve), from_namespace(PairsConfig, args.pairs),
+                       judge)  # fmt: skip
     except (RunDirBusy, ValueError) as err:
         raise CliError("apt", err)
     try:
