@@ -83,18 +83,9 @@ class Experiment:
         return out
 
     def train(self, module: str, args: list[str], out: Path) -> str:
-        import os
+        from openrlhf_weakness.cli.demo import _train_once
 
-        from openrlhf_weakness.apt.run_dir import RunDir
-        from openrlhf_weakness.launch import run_training
-
-        if (out / "config.json").exists():
-            return str(out)
-        tmp = out.with_name(out.name + ".tmp")
-        RunDir.clear_partial(tmp)
-        run_training(module, [*args, "--ckpt.output_dir", str(tmp)], out.with_name(out.name + ".log"))
-        os.replace(tmp, out)
-        return str(out)
+        return _train_once(module, args, out, out.with_name(out.name + ".log"))
 
     def sft(self, rows: list[dict], name: str, seed: int) -> str:
         from openrlhf_weakness.io import write_jsonl

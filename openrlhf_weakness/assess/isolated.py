@@ -11,7 +11,7 @@ from __future__ import annotations
 import atexit
 import threading
 import time
-from concurrent.futures import CancelledError
+from concurrent.futures import CancelledError, Future
 
 from openrlhf_weakness.assess.base import Assessment, Item
 
@@ -47,7 +47,11 @@ class IsolatedAssessor:
                 raise ValueError("--assess.assessor function needs --assess.function_path")
             load_score_function(assess_cfg.function_path)
         self.timeout = timeout
-        self._quick = assess_cfg.assessor == "math"
+        self._quick = None  # decides some items here, without a round trip to a worker
+        if assess_cfg.assessor == "math":
+            from openrlhf_weakness.assess.math_answer import integer_assessment
+
+            self._quick = integer_assessment
         self._pool = ProcessPool(
             max_workers=workers, initializer=_init_worker, initargs=(assess_cfg, gen_cfg),
             context=multiprocessing.get_context("spawn"),
@@ -58,15 +62,11 @@ class IsolatedAssessor:
     def submit(self, item: Item):
         """A future of the item's Assessment; raises TimeoutError when its worker was killed at the deadline. A math
         item with plain integers on both sides is decided here (bounded work, no round trip to a worker)."""
-        if self._quick:
-            from concurrent.futures import Future
-
-            from openrlhf_weakness.assess.math_answer import MathAnswerAssessor, integer_verdict
-
-            if integer_verdict(item.reference, item.response) is not None:
-                future = Future()
-                future.set_result(MathAnswerAssessor().assess(item))
-                return future
+        decided = self._quick(item) if self._quick else None
+        if decided is not None:
+            future = Future()
+            future.set_result(decided)
+            return future
         return self._pool.schedule(_assess_in_worker, args=(item,), timeout=self.timeout)
 
     def collect(self, futures: list, deadline: float | None = None) -> tuple[list[Assessment], int]:

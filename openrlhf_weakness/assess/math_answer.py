@@ -60,10 +60,19 @@ def _as_math(reference: str) -> str:
     return f"${text}$"
 
 
+def _assessment(ok: bool, why: str) -> Assessment:
+    return Assessment(5 if ok else 1, ("correct: " if ok else "wrong: ") + why)
+
+
+def integer_assessment(item: Item) -> Assessment | None:
+    """The item's assessment when :func:`integer_verdict` decides it (no sympy, no worker needed), else None."""
+    verdict = integer_verdict(item.reference, item.response)
+    return None if verdict is None else _assessment(*verdict)
+
+
 class MathAnswerAssessor(PerItemAssessor):
     def __init__(self, num_workers: int = 1):
         self.num_workers = num_workers
 
     def assess(self, item: Item) -> Assessment:
-        ok, why = integer_verdict(item.reference, item.response) or answers_match(item.reference, item.response)
-        return Assessment(5 if ok else 1, ("correct: " if ok else "wrong: ") + why)
+        return integer_assessment(item) or _assessment(*answers_match(item.reference, item.response))
