@@ -282,3 +282,20 @@ def test_the_judge_scores_the_student_inside_the_loop_with_its_own_settings(apt_
     # the student answers 11: right for 5 + 6, wrong for 2 + 3; the judge (its own model name) says so
     assert [(r["reference"], r["score"], r["bad"]) for r in scored] == [("5", 1, True), ("11", 5, False)]
     assert models == {"student-0": 2, "judge-7b": 2}
+
+
+def test_evaluating_a_model_outside_the_run_directory_is_kept_and_reused(apt_files):
+    """The demo scores its baselines (trained elsewhere) with the loop's evaluation stage."""
+    with ScriptedOpenAIServer(answer_fn=_student) as server:
+        loop = _loop(apt_files, server)
+        try:
+            elsewhere = apt_files / "baselines" / "sft"
+            elsewhere.mkdir(parents=True)
+            first = loop.evaluate("student-0", "SFT", elsewhere)
+            asked = server.requests
+            assert loop.evaluate("student-0", "SFT", elsewhere) == first and server.requests == asked
+        finally:
+            loop.run.close()
+    assert first["dev"]["score"] == 0.0 and f"{elsewhere}/eval" in json.loads(
+        (apt_files / "run" / "stages.json").read_text()
+    )

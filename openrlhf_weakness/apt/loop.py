@@ -102,13 +102,18 @@ class APTLoop:
         finally:
             self.stage_seconds[name] = self.stage_seconds.get(name, 0.0) + time.perf_counter() - start
 
+    def _stage_key(self, folder: Path, name: str) -> str:
+        """``iter_0/pairs`` for a stage in the run directory; a folder elsewhere (a demo's baselines) by its path."""
+        folder = Path(folder)
+        inside = folder.resolve().is_relative_to(self.run.root.resolve())
+        return f"{folder.resolve().relative_to(self.run.root.resolve()) if inside else folder}/{name}"
+
     def _stage(self, folder: Path, name: str, settings: dict, inputs: list, artifacts: list[str]):
         """(signature, reusable) of ``folder/name``; its stale artifacts are gone when it is not reusable."""
-        key = f"{folder.relative_to(self.run.root)}/{name}"
-        return self.records.begin(key, settings, inputs, [folder / a for a in artifacts])
+        return self.records.begin(self._stage_key(folder, name), settings, inputs, [folder / a for a in artifacts])
 
     def _done(self, folder: Path, name: str, sig: str, settings: dict) -> None:
-        self.records.done(f"{folder.relative_to(self.run.root)}/{name}", sig, settings)
+        self.records.done(self._stage_key(folder, name), sig, settings)
 
     def student_settings(self, max_new_tokens: int = 0) -> dict:
         """What decides the student's answers besides the model itself (a stage's input)."""
