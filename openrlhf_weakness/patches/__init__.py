@@ -1,7 +1,8 @@
 """Version-checked changes that let OpenRLHF's DeepSpeed engines run on a machine without CUDA.
 
-Call :func:`apply` first thing in every entry point. It does nothing when CUDA is present, never shadows an
-importable flash-attn, and refuses an OpenRLHF version the patches were not written for.
+Call :func:`apply` first thing in every entry point. With CUDA present only the flash-attn stand-in can apply (a GPU
+host whose install found no prebuilt flash-attn wheel; the trainers then use sdpa); it never shadows an importable
+flash-attn, and refuses an OpenRLHF version the patches were not written for.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ class Patch:
     why: str
     needed: Callable[[], bool]
     install: Callable[[], None]
+    on_cuda: bool = False  # also needed on a CUDA host
 
 
 _APPLIED: list[str] = []
@@ -66,13 +68,23 @@ def check_openrlhf_version() -> str:
     return found
 
 
+def default_attn_implementation(cuda: bool | None = None) -> str:
+    """The attention a training gets when its flags name none: flash-attn on CUDA when the real package imports, sdpa
+    on CUDA without it (OpenRLHF's own default, flash_attention_2, would fail there), eager on CPU."""
+    if not (cuda_available() if cuda is None else cuda):
+        return "eager"
+    from openrlhf_weakness.patches.flash_attn_stub import _real_flash_attn_importable
+
+    return "flash_attention_2" if _real_flash_attn_importable() else "sdpa"
+
+
 def apply() -> list[str]:
-    """Apply the CPU patches that this machine needs (none with CUDA) and return the names now active."""
-    if cuda_available():
-        return list(_APPLIED)
-    check_openrlhf_version()
+    """Apply the patches that this machine needs and return the names now active."""
+    cuda = cuda_available()
+    if not cuda:
+        check_openrlhf_version()
     for patch in _patches():
-        if patch.name not in _APPLIED and patch.needed():
+        if (patch.on_cuda or not cuda) and patch.name not in _APPLIED and patch.needed():
             patch.install()
             _APPLIED.append(patch.name)
     return list(_APPLIED)

@@ -1,4 +1,5 @@
-"""Stand-in ``flash_attn`` modules so that ``import openrlhf.models`` works where flash-attn cannot be installed.
+"""Stand-in ``flash_attn`` modules so that ``import openrlhf.models`` works where flash-attn is not installed (a CPU
+host, or a GPU host for which no prebuilt wheel matched: the trainers then use sdpa).
 
 OpenRLHF 0.11.2 imports ``flash_attn.bert_padding`` and ``flash_attn.utils.distributed`` at module level, but calls
 them only for sample packing and ring attention, which need CUDA anyway. The stand-ins raise a clear error if called.
@@ -15,8 +16,9 @@ from openrlhf_weakness.patches import Patch
 
 STUB_MARKER = "__openrlhf_weakness_stub__"
 _NEEDS_CUDA = (
-    "flash_attn.{name} was called, but flash-attn is not installed (this machine has no CUDA). "
-    "It is only needed for --ds.packing_samples and ring attention: drop those flags on CPU."
+    "flash_attn.{name} was called, but flash-attn is not installed (no CUDA here, or no prebuilt wheel matched this "
+    "GPU host). It is only needed for --ds.packing_samples and ring attention: drop those flags, or install a "
+    "flash-attn wheel (FLASH_ATTN_WHEEL=... make install)."
 )
 
 
@@ -69,4 +71,5 @@ PATCH = Patch(
     why="openrlhf.models imports flash_attn.bert_padding at import time; flash-attn needs CUDA to build and import",
     needed=lambda: not _real_flash_attn_importable(),
     install=_install,
+    on_cuda=True,
 )
