@@ -4,16 +4,17 @@ export TORCH_EXTENSIONS_DIR := $(CURDIR)/.venv/torch_extensions
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install test test-fast demo demo-stat doctor bench format lint
+.PHONY: install test test-all demo demo-stat doctor bench format lint
 
 install:
 	@bash scripts/install.sh
 
+# CI's run: every test but those marked slow (they need more minutes than CI's budget; `make test-all` runs them)
 test: install
-	$(PY) -m pytest -q
-
-test-fast: install
 	$(PY) -m pytest -q -m "not slow"
+
+test-all: install
+	$(PY) -m pytest -q
 
 demo: install
 	$(PY) -m openrlhf_weakness.cli.demo

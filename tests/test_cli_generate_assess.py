@@ -92,13 +92,34 @@ def test_assess_non_utf8_line_is_named(tmp_path):
     assert len(_read(tmp_path / "out.jsonl")) == 2
 
 
-def test_assess_judge_garbage_is_a_counted_skip(tmp_path):
+def test_assess_judge_garbage_is_retried_then_unscored_never_a_default_score(tmp_path):
     write_jsonl(tmp_path / "in.jsonl", [{"prompt": "q", "response": "a", "reference": "a"}] * 2)
     with ScriptedOpenAIServer(answer_fn=lambda m: "no verdict") as server:
-        assess.main(_assess_argv(tmp_path, "--assess.assessor", "judge", "--gen.backend", "openai",
-                                 "--gen.base_url", server.base_url, "--gen.model", "judge", "--gen.no_cache_enable"))  # fmt: skip
+        assess.main(_assess_argv(tmp_path, "--assess.assessor", "judge", "--judge.backend", "openai",
+                                 "--judge.base_url", server.base_url, "--judge.model", "judge",
+                                 "--judge.no_cache_enable", "--judge.parse_retries", "2"))  # fmt: skip
+        assert server.requests == 2 + 2 * 2  # each reply asked again twice
     summary = json.loads((tmp_path / "out.jsonl.summary.json").read_text())
     assert summary["skipped"] == 2 and summary["scored"] == 0
+    assert summary["judge_parse"] == {"role": "judge", "requests": 2, "parsed_first": 0, "retried": 2,
+                                      "recovered": 0, "unparsed": 2}  # fmt: skip
+    rows = _read(tmp_path / "out.jsonl")
+    assert [r["score"] for r in rows] == [None, None]
+    assert rows[0]["feedback"] == "judge output has no [RESULT] score (unscored after 2 retries)"
+
+
+def test_assess_judge_reply_recovered_by_a_retry_is_scored(tmp_path):
+    from openrlhf_weakness.assess.judge import REMINDER
+
+    write_jsonl(tmp_path / "in.jsonl", [{"prompt": "q", "response": "a", "reference": "a"}])
+    answer = {REMINDER: "Feedback: matches the reference. [RESULT] 5"}
+    with ScriptedOpenAIServer(answer_fn=lambda m: answer.get(m, "I think it is fine.")) as server:
+        assess.main(_assess_argv(tmp_path, "--assess.assessor", "judge", "--judge.backend", "openai",
+                                 "--judge.base_url", server.base_url, "--judge.model", "judge",
+                                 "--judge.no_cache_enable"))  # fmt: skip
+    assert [r["score"] for r in _read(tmp_path / "out.jsonl")] == [5]
+    summary = json.loads((tmp_path / "out.jsonl.summary.json").read_text())
+    assert (summary["judge_parse"]["retried"], summary["judge_parse"]["recovered"]) == (1, 1)
 
 
 @pytest.mark.parametrize(

@@ -128,7 +128,7 @@ def test_stat_recipes_flags_exist(recipe, heredocs):
         assert argv[argv.index("--actor.adam.lr") + 1] == "5e-7" and "reward_hook_path" in text
 
 
-@pytest.mark.parametrize("recipe", ["apt_loop.sh", "apt_two_nodes.sh"])
+@pytest.mark.parametrize("recipe", ["apt_loop.sh", "apt_two_nodes.sh", "apt_judge_vllm.sh"])
 def test_apt_loop_recipe_flags_and_its_training_flags_exist(recipe):
     from openrlhf_weakness import openrlhf_cli, patches
     from openrlhf_weakness.cli import apt, train_apt
@@ -166,3 +166,22 @@ def test_a_hostfile_trains_under_the_multi_node_launcher():
         "-m",
         "openrlhf_weakness.cli.run_openrlhf",
     ]
+
+
+# `vllm serve` options used by the judge recipe, as vLLM's CLI spells them (vLLM is not installed on CPU hosts, so its
+# parser cannot run here; these are long-standing engine/server arguments of `vllm serve --help`).
+VLLM_SERVE_FLAGS = {"--host", "--port", "--served-model-name", "--dtype", "--max-model-len",
+                    "--gpu-memory-utilization", "--tensor-parallel-size"}  # fmt: skip
+
+
+def test_judge_recipe_serves_the_model_the_loop_asks_for():
+    serve = recipe_command(RECIPES / "apt_judge_vllm.sh", "judge_commands")
+    assert serve[:2] == ["vllm", "serve"]
+    assert {a for a in serve if a.startswith("--")} <= VLLM_SERVE_FLAGS
+    _, *argv = recipe_command(RECIPES / "apt_judge_vllm.sh", "loop_commands")
+    loop = argv[: argv.index("--")]
+    served = serve[serve.index("--served-model-name") + 1]
+    assert loop[loop.index("--judge.model") + 1] == served
+    port = serve[serve.index("--port") + 1]
+    assert loop[loop.index("--judge.base_url") + 1] == f"http://127.0.0.1:{port}/v1"
+    assert loop[loop.index("--assess.assessor") + 1] == "judge"

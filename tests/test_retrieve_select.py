@@ -141,10 +141,33 @@ def test_llm_tagger_through_a_real_http_server():
         return "no json here, just words"
 
     with ScriptedOpenAIServer(answer_fn=tagger) as server:
-        tags = llm_tags(["What is 2 plus 2?", "Tell me a story"], OpenAIBackend(server.base_url, "tagger"),
-                        SamplingParams(max_new_tokens=64))  # fmt: skip
+        tags, report = llm_tags(["What is 2 plus 2?", "Tell me a story", "Say nothing"],
+                                OpenAIBackend(server.base_url, "tagger"), SamplingParams(max_new_tokens=64), None, 1)  # fmt: skip
     assert tags[0] == ["addition", "arithmetic"]
     assert tags[1] == ["just words", "no json here"]  # no JSON list: comma-separated fall-back, never a crash
+    assert report.as_dict() == {"role": "tagger", "requests": 3, "parsed_first": 3, "retried": 0, "recovered": 0,
+                                "unparsed": 0}  # fmt: skip
+
+
+def test_llm_tagger_asks_again_for_an_empty_reply_then_leaves_it_untagged():
+    from openrlhf_weakness.backends.config import SamplingParams
+    from openrlhf_weakness.backends.openai_compat import OpenAIBackend
+    from openrlhf_weakness.retrieve.tags import TAG_REMINDER, llm_tags
+    from openrlhf_weakness.testing.scripted_openai_server import ScriptedOpenAIServer
+
+    def tagger(message: str) -> str:
+        if message == TAG_REMINDER:  # the retry: it answers properly once reminded, except for the silent one
+            return "   " if tagger.silent else '["geometry"]'
+        tagger.silent = "nothing" in message
+        return "   "
+
+    with ScriptedOpenAIServer(answer_fn=tagger) as server:
+        backend = OpenAIBackend(server.base_url, "tagger", max_retries=0)
+        tags, report = llm_tags(["Area of a circle?"], backend, SamplingParams(max_new_tokens=8), None, 2)
+        assert tags == [["geometry"]] and (report.retried, report.recovered, report.unparsed) == (1, 1, 0)
+        tags, report = llm_tags(["Say nothing"], backend, SamplingParams(max_new_tokens=8), None, 2)
+        assert tags == [[]] and (report.retried, report.recovered, report.unparsed) == (1, 0, 1)
+        assert server.requests == 2 + 3  # one retry for the first, two (the bound) for the second
 
 
 def test_kmeans_tags_put_planted_clusters_together():

@@ -12,7 +12,7 @@ class AssessConfig:
     """Assessment (scoring answers 1..5)."""
 
     assessor: str = flag("math", "math (final-answer equivalence), code (unit tests in a sandbox), judge (LLM judge "
-                         "through --gen.*), function (your score() in a file)", choices=["math", "code", "judge", "function"])  # fmt: skip
+                         "through --judge.*), function (your score() in a file)", choices=["math", "code", "judge", "function"])  # fmt: skip
     bad_below: int = flag(4, "a bad case scores below this (APT's paper: 4; 2 gives the strict variant score == 1)")
     num_workers: int = flag(2, "items assessed at once (threads; code runs each in its own process)")
     timeout: float = flag(
@@ -58,7 +58,8 @@ def make_assessor(cfg: AssessConfig, gen=None, isolated: bool = True):
         from openrlhf_weakness.backends.driver import make_backend
 
         if gen is None or not gen.model:
-            raise ValueError("--assess.assessor judge needs a judge model: --gen.backend and --gen.model")
-        cache = open_cache(gen)
-        return JudgeAssessor(make_backend(gen), SamplingParams.from_config(gen), load_rubric(cfg.judge_rubric), cache)
+            raise ValueError("--assess.assessor judge needs a judge model: --judge.backend and --judge.model")
+        rubric, cache = load_rubric(cfg.judge_rubric), open_cache(gen)
+        retries = getattr(gen, "parse_retries", 0)
+        return JudgeAssessor(make_backend(gen), SamplingParams.from_config(gen), rubric, cache, retries)
     raise ValueError(f"unknown --assess.assessor {cfg.assessor!r}")

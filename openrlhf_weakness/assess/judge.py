@@ -113,14 +113,25 @@ def parse_judgement(text: str) -> Assessment:
     return Assessment(int(value), feedback)
 
 
-class JudgeAssessor:
-    """Scores through a generation backend (an OpenAI-compatible server, vLLM or transformers)."""
+REMINDER = (
+    'Your reply has no valid score. Reply again in the required format: "Feedback: (your feedback) [RESULT] (an '
+    'integer number between 1 and 5)", with exactly one [RESULT].'
+)
 
-    def __init__(self, backend, params, rubric: dict, cache=None):
+
+class JudgeAssessor:
+    """Scores through a generation backend (an OpenAI-compatible server, vLLM or transformers). A reply without a
+    valid score is asked again up to ``parse_retries`` times, then left unscored; ``report`` counts every reply."""
+
+    def __init__(self, backend, params, rubric: dict, cache=None, parse_retries: int = 0):
+        from openrlhf_weakness.backends.parsed import ParseReport
+
         self.backend, self.params, self.rubric, self.cache = backend, params, rubric, cache
+        self.parse_retries = parse_retries
+        self.report = ParseReport("judge")
 
     def assess_batch(self, items: list[Item]) -> list[Assessment]:
-        from openrlhf_weakness.backends.driver import generate_all
+        from openrlhf_weakness.backends.parsed import generate_parsed
 
         results: list[Assessment | None] = [None] * len(items)
         todo = []
@@ -129,8 +140,20 @@ class JudgeAssessor:
                 results[i] = Assessment(1, "empty response")
             else:
                 todo.append(i)
+        if not todo:
+            return results
+
+        def scored(text: str) -> Assessment | None:
+            found = parse_judgement(text)
+            return found if found.score is not None else None
+
         prompts = [judge_messages(items[i], self.rubric) for i in todo]
-        outputs, _ = generate_all(self.backend, prompts, self.params, self.cache, desc="judge")
-        for i, answers in zip(todo, outputs):
-            results[i] = parse_judgement(answers[0])
+        values, texts, report = generate_parsed(self.backend, prompts, self.params, scored, self.parse_retries,
+                                                REMINDER, "judge", self.cache)  # fmt: skip
+        self.report.add(report)
+        for i, value, text in zip(todo, values, texts):
+            if value is None:
+                why = parse_judgement(text).feedback
+                value = Assessment(None, f"{why} (unscored after {self.parse_retries} retries)")
+            results[i] = value
         return results

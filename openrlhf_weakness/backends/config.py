@@ -39,6 +39,15 @@ class GenerationConfig:
     no_cache_enable: bool = flag(False, "do not read or write the response cache")
 
 
+@dataclass
+class RoleConfig(GenerationConfig):
+    """An LLM role (judge, teacher, tagger): generation settings of its own, and how its unparseable replies are
+    handled."""
+
+    parse_retries: int = flag(2, "times an unparseable reply is asked again (shown back with a format reminder, "
+                              "sampled) before it is recorded as unparsed; never a default value")  # fmt: skip
+
+
 # GenerationConfig fields that change how answers are fetched, not which answers: not part of a stage's signature
 TRANSPORT_FIELDS = ("cache_dir", "no_cache_enable", "batch_size", "max_in_flight", "timeout", "max_retries",
                     "retry_backoff", "api_key_env", "gpu_memory_utilization", "num_engines")  # fmt: skip

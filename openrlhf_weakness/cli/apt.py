@@ -25,7 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     from openrlhf_weakness.apt.loop_config import LOOP_SETS_PAIRS, APTLoopConfig
     from openrlhf_weakness.apt.pairs import PairsConfig
     from openrlhf_weakness.assess.config import AssessConfig
-    from openrlhf_weakness.backends.config import GenerationConfig
+    from openrlhf_weakness.backends.config import GenerationConfig, RoleConfig
     from openrlhf_weakness.retrieve.config import RetrieveConfig
 
     parser = argparse.ArgumentParser(prog="openrlhf_weakness.cli.apt", description=__doc__.splitlines()[0],
@@ -33,7 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_flags(parser, LoopData, "data")
     add_flags(parser, APTLoopConfig, "loop")
     add_flags(parser, GenerationConfig, "gen")  # the student
-    add_flags(parser, GenerationConfig, "judge")  # the LLM judge, for --assess.assessor judge
+    add_flags(parser, RoleConfig, "judge")  # the LLM judge, for --assess.assessor judge
     add_flags(parser, AssessConfig, "assess")
     add_flags(parser, RetrieveConfig, "retrieve")
     add_flags(parser, PairsConfig, "pairs", exclude=LOOP_SETS_PAIRS)
@@ -67,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     from openrlhf_weakness.apt.loop_config import APTLoopConfig
     from openrlhf_weakness.apt.pairs import PairsConfig
     from openrlhf_weakness.assess.config import AssessConfig
-    from openrlhf_weakness.backends.config import GenerationConfig
+    from openrlhf_weakness.backends.config import GenerationConfig, RoleConfig
     from openrlhf_weakness.io import RunDirBusy
     from openrlhf_weakness.retrieve.config import RetrieveConfig
 
@@ -75,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     cfg = replace(from_namespace(APTLoopConfig, args.loop), train_args=argv[split + 1 :])
     check_training_flags(cfg.train_args)
     try:
-        student, judge = from_namespace(GenerationConfig, args.gen), from_namespace(GenerationConfig, args.judge)
+        student, judge = from_namespace(GenerationConfig, args.gen), from_namespace(RoleConfig, args.judge)
         loop = APTLoop(cfg, from_namespace(LoopData, args.data), student, from_namespace(AssessConfig, args.assess),
                        from_namespace(RetrieveConfig, args.retrieve), from_namespace(PairsConfig, args.pairs),
                        judge)  # fmt: skip

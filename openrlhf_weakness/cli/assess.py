@@ -32,12 +32,12 @@ class AssessData:
 
 def build_parser() -> argparse.ArgumentParser:
     from openrlhf_weakness.assess.config import AssessConfig
-    from openrlhf_weakness.backends.config import GenerationConfig
+    from openrlhf_weakness.backends.config import RoleConfig
 
     parser = argparse.ArgumentParser(prog="openrlhf_weakness.cli.assess", description=__doc__.splitlines()[0])
     add_flags(parser, AssessData, "data")
     add_flags(parser, AssessConfig, "assess")
-    add_flags(parser, GenerationConfig, "gen")  # the judge model, for --assess.assessor judge
+    add_flags(parser, RoleConfig, "judge")  # the judge model, for --assess.assessor judge
     return parser
 
 
@@ -46,10 +46,10 @@ def main(argv: list[str] | None = None) -> int:
     from openrlhf_weakness.assess.answer import RowKeys, assess_rows
     from openrlhf_weakness.assess.config import AssessConfig, make_assessor
     from openrlhf_weakness.assess.summary import format_summary, summarize
-    from openrlhf_weakness.backends.config import GenerationConfig
+    from openrlhf_weakness.backends.config import RoleConfig
     from openrlhf_weakness.io import DataError, load_rows, write_json, write_jsonl
 
-    cfg, gen = from_namespace(AssessConfig, args.assess), from_namespace(GenerationConfig, args.gen)
+    cfg, gen = from_namespace(AssessConfig, args.assess), from_namespace(RoleConfig, args.judge)
     data = from_namespace(AssessData, args.data)
     keys = [data.input_key, data.response_key, data.reference_key]
     path = data.dataset
@@ -70,9 +70,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     summary["skipped_input_rows"] = len(skipped)
     summary["empty_responses"] = sum(1 for r in out if r["feedback"] == "empty response")
+    report = getattr(assessor, "report", None)  # the LLM judge counts its parsed, retried and unparsed replies
+    if report is not None:
+        summary["judge_parse"] = report.as_dict()
     write_json(f"{output}.summary.json", summary)
     print(format_summary(summary))
     print(f"input rows skipped: {len(skipped)}; empty responses: {summary['empty_responses']}")
+    if report is not None:
+        print(report.line())
     for reason in skipped[:10]:
         print(f"  skipped: {reason}")
     print(f"wrote {output} and {output}.summary.json")

@@ -34,19 +34,19 @@ class RetrieveData:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from openrlhf_weakness.backends.config import GenerationConfig
+    from openrlhf_weakness.backends.config import RoleConfig
     from openrlhf_weakness.retrieve.config import RetrieveConfig
 
     parser = argparse.ArgumentParser(prog="openrlhf_weakness.cli.retrieve", description=__doc__.splitlines()[0])
     add_flags(parser, RetrieveData, "data")
     add_flags(parser, RetrieveConfig, "retrieve")
-    add_flags(parser, GenerationConfig, "gen")  # the tagging model, for --retrieve.tagger llm
+    add_flags(parser, RoleConfig, "tagger")  # the tagging model, for --retrieve.tagger llm
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = nested(build_parser().parse_args(argv))
-    from openrlhf_weakness.backends.config import GenerationConfig
+    from openrlhf_weakness.backends.config import RoleConfig
     from openrlhf_weakness.io import DataError, write_json, write_jsonl
     from openrlhf_weakness.retrieve.config import RetrieveConfig
     from openrlhf_weakness.retrieve.stage import RetrieveError, RetrieveInputs, load_texts, retrieve_similar
@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
             keep = [i for i, row in enumerate(bad_rows) if row.get(bad_key)]
             bad_lines, bad_rows = [bad_lines[i] for i in keep], [bad_rows[i] for i in keep]
         inputs = RetrieveInputs(bad_rows, data.pool, key, data.pool_input_key, bad_lines, eval_texts, source=bad_path)
-        out, summary = retrieve_similar(inputs, cfg, from_namespace(GenerationConfig, args.gen))
+        out, summary = retrieve_similar(inputs, cfg, from_namespace(RoleConfig, args.tagger))
     except (DataError, RetrieveError, OSError) as err:
         raise CliError("retrieve", err)
     output = data.output
@@ -72,6 +72,10 @@ def main(argv: list[str] | None = None) -> int:
         print("retrieve: no bad cases: nothing to retrieve")
     print(f"retrieve: {len(out)} similar cases for {len(bad_rows)} bad cases from a pool of {summary['pool']}; "
           f"mean similarity {summary['mean_similarity'] or 0:.3f}")  # fmt: skip
+    if "tagger_parse" in summary:
+        from openrlhf_weakness.backends.parsed import ParseReport
+
+        print("  " + ParseReport(**summary["tagger_parse"]).line())
     print("  hits per tag: " + ", ".join(f"{t}: {n}" for t, n in list(summary["hits_per_tag"].items())[:15]))
     print("  counts: " + (", ".join(f"{k}: {v}" for k, v in sorted(summary["counts"].items())) or "none"))
     print(f"wrote {output} and {output}.summary.json")

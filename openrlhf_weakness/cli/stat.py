@@ -23,30 +23,31 @@ from openrlhf_weakness.config import add_flags, from_namespace, nested
 
 def build_parser() -> argparse.ArgumentParser:
     from openrlhf_weakness.assess.config import AssessConfig
-    from openrlhf_weakness.backends.config import GenerationConfig
+    from openrlhf_weakness.backends.config import GenerationConfig, RoleConfig
     from openrlhf_weakness.stat.config import StatConfig, StatData
 
     parser = argparse.ArgumentParser(prog="openrlhf_weakness.cli.stat", description=__doc__.splitlines()[0])
     add_flags(parser, StatData, "data")
     add_flags(parser, StatConfig, "stat")
     add_flags(parser, GenerationConfig, "gen")  # the student
-    add_flags(parser, GenerationConfig, "teacher")
+    add_flags(parser, RoleConfig, "teacher")
     add_flags(parser, AssessConfig, "assess")
+    add_flags(parser, RoleConfig, "judge")  # the LLM judge, for --assess.assessor judge
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = nested(build_parser().parse_args(argv))
     from openrlhf_weakness.assess.config import AssessConfig
-    from openrlhf_weakness.backends.config import GenerationConfig
+    from openrlhf_weakness.backends.config import GenerationConfig, RoleConfig
     from openrlhf_weakness.io import RunDirBusy
     from openrlhf_weakness.stat.config import StatConfig, StatData
     from openrlhf_weakness.stat.pipeline import StatError, StatPipeline
 
     try:
-        student, teacher = from_namespace(GenerationConfig, args.gen), from_namespace(GenerationConfig, args.teacher)
+        student, teacher = from_namespace(GenerationConfig, args.gen), from_namespace(RoleConfig, args.teacher)
         pipeline = StatPipeline(from_namespace(StatConfig, args.stat), from_namespace(StatData, args.data), student,
-                                teacher, from_namespace(AssessConfig, args.assess))  # fmt: skip
+                                teacher, from_namespace(AssessConfig, args.assess), from_namespace(RoleConfig, args.judge))  # fmt: skip
     except (RunDirBusy, StatError) as err:
         raise CliError("stat", err)
     try:

@@ -50,6 +50,8 @@ class RewardHookConfig:
     judge_model: str | None = flag(None, "judge: model name on that server")
     judge_rubric: str = flag("general", "judge: general, math, code or a JSON rubric file")
     judge_timeout: float = flag(60.0, "judge: seconds per request")
+    judge_parse_retries: int = flag(1, "judge: times a reply without a valid [RESULT] is asked again before the "
+                                    "sample is left unscored (each retry is one more request within the timeout)")  # fmt: skip
 
 
 def load_hook_config(environ: dict | None = None) -> RewardHookConfig:
@@ -109,14 +111,14 @@ class Rewarder:
     def _make_assessor(cfg: RewardHookConfig):
         from openrlhf_weakness.assess.config import AssessConfig
         from openrlhf_weakness.assess.isolated import IsolatedAssessor
-        from openrlhf_weakness.backends.config import GenerationConfig
+        from openrlhf_weakness.backends.config import RoleConfig
 
         assess = AssessConfig(assessor=cfg.assessor, bad_below=cfg.bad_below, num_workers=1,
                               code_timeout=cfg.code_timeout, function_path=cfg.function_path,
                               judge_rubric=cfg.judge_rubric)  # fmt: skip
-        gen = GenerationConfig(backend="openai", model=cfg.judge_model, base_url=cfg.judge_base_url,
-                               timeout=cfg.judge_timeout, max_retries=1, max_new_tokens=512,
-                               no_cache_enable=True)  # fmt: skip
+        gen = RoleConfig(backend="openai", model=cfg.judge_model, base_url=cfg.judge_base_url,
+                         timeout=cfg.judge_timeout, max_retries=1, max_new_tokens=512, no_cache_enable=True,
+                         parse_retries=cfg.judge_parse_retries)  # fmt: skip
         if cfg.assessor == "judge" and not cfg.judge_model:
             raise ValueError("the judge assessor needs judge_model (ORW_REWARD_JUDGE_MODEL)")
         return IsolatedAssessor(assess, gen if cfg.assessor == "judge" else None, cfg.workers, cfg.timeout)

@@ -38,7 +38,7 @@ def load_texts(path: str, key: str) -> tuple[list[int], list[dict], list[str]]:
 
 
 def retrieve_similar(inputs: RetrieveInputs, cfg: RetrieveConfig, gen=None) -> tuple[list[dict], dict]:
-    """Pool rows similar to the bad cases (APT's tag-based similarity) and a summary. ``gen`` (a GenerationConfig)
+    """Pool rows similar to the bad cases (APT's tag-based similarity) and a summary. ``gen`` (a RoleConfig)
     is the tagging model for ``cfg.tagger == "llm"``. Raises :class:`RetrieveError` or ``DataError``."""
     import numpy as np
 
@@ -50,7 +50,7 @@ def retrieve_similar(inputs: RetrieveInputs, cfg: RetrieveConfig, gen=None) -> t
     from openrlhf_weakness.retrieve.tags import field_tags, kmeans_tags, llm_tags
 
     if cfg.tagger == "llm" and (gen is None or not gen.model):
-        raise RetrieveError("--retrieve.tagger llm needs a tagging model (--gen.backend and --gen.model)")
+        raise RetrieveError("--retrieve.tagger llm needs a tagging model (--tagger.backend and --tagger.model)")
     pool_key = inputs.pool_input_key or inputs.input_key
     pool_lines, pool_rows, pool_texts = load_texts(inputs.pool_path, pool_key)
     bad_rows = inputs.bad_rows
@@ -79,7 +79,10 @@ def retrieve_similar(inputs: RetrieveInputs, cfg: RetrieveConfig, gen=None) -> t
 
         backend, cache = make_backend(gen), open_cache(gen)
         params = SamplingParams.from_config(gen)
-        bad_tags, pool_tags = llm_tags(bad_texts, backend, params, cache), llm_tags(pool_texts, backend, params, cache)
+        retries = getattr(gen, "parse_retries", 0)
+        bad_tags, tag_report = llm_tags(bad_texts, backend, params, cache, retries)
+        pool_tags, pool_report = llm_tags(pool_texts, backend, params, cache, retries)
+        tag_report.add(pool_report)
 
     blocked = None
     if inputs.eval_texts:
@@ -104,4 +107,6 @@ def retrieve_similar(inputs: RetrieveInputs, cfg: RetrieveConfig, gen=None) -> t
         "hits_per_tag": dict(sel.hits_per_tag.most_common()),
         "counts": dict(sel.stats),
     }
+    if cfg.tagger == "llm":
+        summary["tagger_parse"] = tag_report.as_dict()
     return out, summary

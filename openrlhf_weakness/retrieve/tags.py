@@ -42,11 +42,17 @@ def parse_llm_tags(text: str) -> list[str]:
     return sorted({normalize_tag(t) for t in re.split(r"[,\n;]", text or "") if 0 < len(t.strip()) <= 40})
 
 
-def llm_tags(texts: list[str], backend, params, cache=None) -> list[list[str]]:
-    from openrlhf_weakness.backends.driver import generate_all
+TAG_REMINDER = 'Reply again with the tags only, as a JSON list: [{"tag": "...", "explanation": "..."}].'
 
-    answers, _ = generate_all(backend, [INSTAG_PROMPT.format(query=t) for t in texts], params, cache, desc="tag")
-    return [parse_llm_tags(a[0]) for a in answers]
+
+def llm_tags(texts: list[str], backend, params, cache=None, parse_retries: int = 0):
+    """InsTag tags per text (empty where even the retries gave none) and the tagger's :class:`ParseReport`."""
+    from openrlhf_weakness.backends.parsed import generate_parsed
+
+    prompts = [INSTAG_PROMPT.format(query=t) for t in texts]
+    values, _, report = generate_parsed(backend, prompts, params, lambda text: parse_llm_tags(text) or None,
+                                        parse_retries, TAG_REMINDER, "tagger", cache)  # fmt: skip
+    return [tags or [] for tags in values], report
 
 
 def kmeans_tags(

@@ -22,13 +22,18 @@ class StatError(ValueError):
 
 
 class StatPipeline:
-    def __init__(self, cfg: StatConfig, data: StatData, gen, teacher, assess):
+    def __init__(self, cfg: StatConfig, data: StatData, gen, teacher, assess, judge=None):
+        """``gen``: the student; ``teacher``: STAT's teacher (``--teacher.*``); ``judge``: the LLM judge's settings
+        (``--judge.*``) when ``assess.assessor`` is judge."""
         from openrlhf_weakness.io import lock_run_dir
         from openrlhf_weakness.io.stages import StageRecords
 
         if not data.train or not data.dev:
             raise StatError("--data.train and --data.dev are required")
         self.cfg, self.data, self.gen, self.teacher, self.assess = cfg, data, gen, teacher, assess
+        if assess.assessor == "judge" and (judge is None or not judge.model):
+            raise StatError("--assess.assessor judge needs a judge model: --judge.model (and --judge.backend)")
+        self.judge = judge if assess.assessor == "judge" else None
         self.root = Path(cfg.run_dir)
         self.root.mkdir(parents=True, exist_ok=True)
         self.lock_fd = lock_run_dir(self.root)  # one process per run directory
@@ -57,19 +62,48 @@ class StatPipeline:
         except FileNotFoundError:
             raise StatError(f"{path}: no such file") from None
 
-    def ask_teacher(self, prompts: list, desc: str, n: int = 1, temperature: float | None = None) -> list[list[str]]:
-        from openrlhf_weakness.backends.cache import open_cache
-        from openrlhf_weakness.backends.config import SamplingParams
-        from openrlhf_weakness.backends.driver import generate_all, make_backend
+    def _teacher_engine(self):
+        from openrlhf_weakness.backends.driver import make_backend
 
         if not self.teacher.model:
             raise StatError("this stage needs a teacher: --teacher.backend and --teacher.model")
         if self._teacher_backend is None:
             self._teacher_backend = make_backend(self.teacher)
+        return self._teacher_backend
+
+    def ask_teacher(self, prompts: list, desc: str, n: int = 1, temperature: float | None = None) -> list[list[str]]:
+        from openrlhf_weakness.backends.cache import open_cache
+        from openrlhf_weakness.backends.config import SamplingParams
+        from openrlhf_weakness.backends.driver import generate_all
+
+        self._teacher_engine()
         params = SamplingParams.from_config(replace(self.teacher, n=n, temperature=self.teacher.temperature
                                                     if temperature is None else temperature))  # fmt: skip
         cache = open_cache(self.teacher, self.root / "cache")
         return generate_all(self._teacher_backend, prompts, params, cache, desc)[0]
+
+    def _judge_with_cache(self):
+        """The judge's settings, its replies cached in the run directory unless the user chose a cache."""
+        if self.judge is None or self.judge.cache_dir or self.judge.no_cache_enable:
+            return self.judge
+        return replace(self.judge, cache_dir=str(self.root / "cache"))
+
+    def ask_teacher_parsed(self, prompts: list, stage: str, parse, reminder: str) -> list:
+        """The teacher's parsed replies (None where even ``--teacher.parse_retries`` retries did not parse); the
+        counts are logged and kept as ``<stage>.parse.json`` for final.json."""
+        from openrlhf_weakness.backends.cache import open_cache
+        from openrlhf_weakness.backends.config import SamplingParams
+        from openrlhf_weakness.backends.parsed import generate_parsed
+        from openrlhf_weakness.io import write_json
+
+        backend = self._teacher_engine()
+        params, cache = SamplingParams.from_config(self.teacher), open_cache(self.teacher, self.root / "cache")
+        retries = getattr(self.teacher, "parse_retries", 0)
+        values, _, report = generate_parsed(backend, prompts, params, parse, retries, reminder,
+                                            f"teacher {stage}", cache)  # fmt: skip
+        self.log(report.line())
+        write_json(self.root / f"{stage}.parse.json", report.as_dict())
+        return values
 
     def _stage(self, name: str, settings: dict, inputs: list, artifacts: list[str]) -> tuple[str, bool]:
         return self.records.begin(name, settings, inputs, [self.root / a for a in artifacts])
@@ -118,7 +152,14 @@ class StatPipeline:
                 listing = "\n".join(skills.names)
                 prompts = [LABEL_PROMPT.format(skills=listing, question=r[self.key["input"]], max_skills=self.cfg.max_skills)
                            for r in train]  # fmt: skip
-                labels = [parse_labels(a[0], skills, self.cfg.max_skills) for a in self.ask_teacher(prompts, "label")]
+                parsed = self.ask_teacher_parsed(
+                    prompts,
+                    "labels",
+                    lambda text: parse_labels(text, skills, self.cfg.max_skills) or None,
+                    "None of those is a skill from the list. Reply again with the skills from the list only, inside "
+                    "<skill>...</skill>, separated by commas.",
+                )
+                labels = [found or [] for found in parsed]
             write_jsonl(path, [dict(row, skills=lab) for row, lab in zip(train, labels)])
             self.records.done("labels", sig, settings)
             self.log(f"labels: {sum(1 for lab in labels if not lab)} of {len(labels)} examples have no known skill; "
@@ -139,7 +180,7 @@ class StatPipeline:
 
         settings = {"student": model_settings(self.gen), "samples": self.cfg.samples, "difficulty": self.cfg.difficulty,
                     "prm": file_digest(self.cfg.prm_path) if self.cfg.difficulty == "prm" else None,
-                    "assess": asdict(self.assess)}  # fmt: skip
+                    "assess": asdict(self.assess), "judge": model_settings(self.judge) if self.judge else None}  # fmt: skip
         sig, reuse = self._stage("difficult", settings, [dev_sig], ["dev_answers.jsonl"])
         path = self.root / "dev_answers.jsonl"
         if not reuse:
@@ -149,7 +190,7 @@ class StatPipeline:
             cache, params = open_cache(gen, self.root / "cache"), SamplingParams.from_config(gen)
             answered, _ = answer_and_assess(
                 make_backend(gen),
-                make_assessor(self.assess),
+                make_assessor(self.assess, self._judge_with_cache()),
                 dev,
                 params,
                 keys,
@@ -211,11 +252,20 @@ class StatPipeline:
             rows = []
             if self.teacher.model:
                 listing = "\n".join(skills.names)
+
                 prompts = [MISSING_PROMPT.format(skills=listing, question=r[self.key["input"]], answer=r["responses"][0],
                                                  reference=r[self.key["reference"]]) for r in difficult]  # fmt: skip
-                answers = self.ask_teacher(prompts, "missing skills") if prompts else []
-                for row, a in zip(difficult, answers):
-                    verdict, missing = parse_missing(a[0], skills, self.cfg.max_skills)
+                def parse(text: str):
+                    verdict, missing = parse_missing(text, skills, self.cfg.max_skills)
+                    return (verdict, missing) if verdict != "unknown" or missing else None
+
+                parsed = self.ask_teacher_parsed(
+                    prompts, "missing", parse,
+                    "Reply again in the required format: <judge>correct</judge> or <judge>incorrect</judge>, then "
+                    "the missing skills from the list inside <skill>...</skill>.",
+                ) if prompts else []  # fmt: skip
+                for row, found in zip(difficult, parsed):
+                    verdict, missing = found or ("unknown", [])
                     rows.append(dict(row, verdict=verdict, missing=missing))
             else:  # no teacher: a difficult question misses its own skills (e.g. its generator)
                 tags = field_tags(difficult, self.cfg.skill_key or "skills")
@@ -330,7 +380,9 @@ class StatPipeline:
                                                          [labels_sig, missing_sig, file_digest(self.data.test)])  # fmt: skip
         else:
             self.log("no difficult questions: nothing to target")
-        final.update(counts=dict(self.counts), stages=self.records.decisions, stage_seconds=self.records.seconds)
+        parse = {p.name.split(".")[0]: json.loads(p.read_text()) for p in sorted(self.root.glob("*.parse.json"))}
+        final.update(counts=dict(self.counts), stages=self.records.decisions, stage_seconds=self.records.seconds,
+                     parse=parse)  # fmt: skip
         write_stat_report(self.root, final)
         self.log(f"done: {self.root}/final.json, report.md" + (", stat_sel.jsonl (weights), stat_sel_draw.jsonl, "
                                                                  "profile.json, profile.png" if difficult else ""))  # fmt: skip
