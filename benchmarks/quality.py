@@ -113,7 +113,8 @@ class Experiment:
         )  # fmt: skip (the test split stays unread until the final table)
         retrieve = RetrieveConfig(tagger="field", tag_key="datasource", cache_dir=str(self.work / "embeddings"),
                                   scale=self.opts.retrieve_scale)  # fmt: skip
-        loop = APTLoop(cfg, data, self.gen(self.student), self.assess_cfg(), retrieve, PairsConfig())
+        pairs = PairsConfig(chosen=o.chosen, rejected=o.rejected, samples=o.samples)
+        loop = APTLoop(cfg, data, self.gen(self.student), self.assess_cfg(), retrieve, pairs)
         try:
             final = loop.run_loop()
         finally:
@@ -232,7 +233,8 @@ def summarize(exp: Experiment, base: dict, results: list[dict]) -> dict:
 
     o = exp.opts
     budget = {"lr": o.lr, "epochs": o.epochs, "batch_size": 16, "iterations": o.iterations, "sft_coef": o.sft_coef,
-              "retrieve_scale": o.retrieve_scale, "stat_rows": o.stat_rows, "stat_k": o.stat_k}  # fmt: skip
+              "retrieve_scale": o.retrieve_scale, "stat_rows": o.stat_rows, "stat_k": o.stat_k,
+              "chosen": o.chosen, "rejected": o.rejected, "samples": o.samples}  # fmt: skip
     out = {"setting": o.setting, "n_test": len(test_rows), "n_guard": len(exp.rows["guard"]), "skills": skills,
            "stat_top_skills": top, "arms": {}, "comparisons": {}, "failed": failed, "budget": budget}  # fmt: skip
     for arm in arms:
@@ -313,6 +315,9 @@ def main() -> None:
     parser.add_argument("--iterations", type=int, default=2, help="APT iterations (best on dev)")
     parser.add_argument("--sft_coef", type=float, default=0.5, help="APT's alpha")
     parser.add_argument("--retrieve_scale", type=float, default=1.0, help="APT: similar cases per bad case")
+    parser.add_argument("--chosen", default="reference", choices=["reference", "self_correct"], help="APT: chosen")
+    parser.add_argument("--rejected", default="greedy", choices=["greedy", "sampled_wrong"], help="APT: rejected")
+    parser.add_argument("--samples", type=int, default=0, help="APT: samples per bad case for the two above")
     parser.add_argument("--stat_k", type=int, default=5)
     parser.add_argument("--stat_rows", type=int, default=240, help="rows of STAT-Sel's draw and of the uniform draw")
     parser.add_argument("--pretrain_steps", type=int, default=1500)

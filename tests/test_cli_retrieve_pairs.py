@@ -29,8 +29,9 @@ def files(tmp_path):
     pool = [_row(rng.choice(list(KINDS)), rng.randint(1, 99), rng.randint(1, 99)) for _ in range(150)]
     pool.append({"prompt": "", "reference": "0", "datasource": "add"})  # a row without text: counted, never chosen
     pool.append(dict(_row("add", 12, 13), prompt="What is 12 plus 13? Explain."))  # planted: in the eval set
-    bad = [dict(_row("add", 37, 48), response="104", score=1, bad=True),
-           dict(_row("mul", 12, 11), response="122", score=1, bad=True),
+    bad = [dict(_row("add", 37, 48), response="104", score=1, bad=True,  # its samples hold a right answer
+                responses=["95", "The sum is 85.", "104"], scores=[1, 5, 1]),
+           dict(_row("mul", 12, 11), response="122", score=1, bad=True, responses=["122"], scores=[1]),
            dict(_row("gcd", 8, 12), response="4", score=5, bad=False)]  # fmt: skip
     write_jsonl(tmp_path / "pool.jsonl", pool)
     write_jsonl(tmp_path / "scored.jsonl", bad)
@@ -56,10 +57,13 @@ def test_retrieve_then_pairs_then_train_apt(files, tiny_model, capsys):
     write_jsonl(files / "similar_scored.jsonl", similar)
     assert build_pairs.main(["--data.bad", str(files / "scored.jsonl"), "--data.similar",
                              str(files / "similar_scored.jsonl"), "--data.output", str(files / "pairs.jsonl"),
-                             "--pairs.iteration", "3", "--pairs.similar_weight", "0.5"]) == 0  # fmt: skip
+                             "--pairs.iteration", "3", "--pairs.similar_weight", "0.5", "--pairs.chosen",
+                             "self_correct", "--pairs.rejected", "sampled_wrong"]) == 0  # fmt: skip
     pairs = [json.loads(line) for line in open(files / "pairs.jsonl")]
     assert [p["source"] for p in pairs] == ["bad", "bad", "similar", "similar", "similar", "similar"]
-    assert pairs[0]["chosen"] == "85" and pairs[0]["rejected"] == "104"
+    # chosen: the model's own right sample; rejected: one of its wrong samples (the reference where none is right)
+    assert pairs[0]["chosen"] == "The sum is 85." and pairs[0]["rejected"] in ("95", "104")
+    assert pairs[1]["chosen"] == "132" and pairs[1]["rejected"] == "122"
     assert ["rejected" in p for p in pairs[2:]] == [True, False, True, False]
     assert all(p["iteration"] == 3 for p in pairs) and pairs[2]["weight"] == 0.5 and pairs[2]["retrieved_for"]
 

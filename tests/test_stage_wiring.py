@@ -299,3 +299,42 @@ def test_evaluating_a_model_outside_the_run_directory_is_kept_and_reused(apt_fil
     assert first["dev"]["score"] == 0.0 and f"{elsewhere}/eval" in json.loads(
         (apt_files / "run" / "stages.json").read_text()
     )
+
+
+def _sampling_student(message: str):
+    """Greedy (one answer) it says 11, wrong; among four samples it also finds the right sum once."""
+    if message.startswith("You are a helpful assistant. Please identify tags"):
+        return '[{"tag": "addition", "explanation": "adds"}]'
+    if "2 plus 3" in message:
+        return ["\\boxed{11}", "\\boxed{9}", "\\boxed{5}", "\\boxed{11}"]
+    return ["\\boxed{12}", "\\boxed{13}"]  # 5 plus 6: never right
+
+
+def test_pair_options_choose_the_models_own_right_sample_and_a_sampled_wrong_one(apt_files):
+    """--pairs.chosen self_correct / --pairs.rejected sampled_wrong with --pairs.samples 4: the bad cases are
+    sampled in their own stage; chosen is the model's right sample where one exists, else the reference."""
+    from openrlhf_weakness.io.stages import file_digest
+
+    options = PairsConfig(chosen="self_correct", rejected="sampled_wrong", samples=4, sample_temperature=0.9)
+    with ScriptedOpenAIServer(answer_fn=_sampling_student) as server:
+        with pytest.raises(LoopError, match="set --pairs.samples"):
+            _loop(apt_files, server, PairsConfig(chosen="self_correct"))
+        loop = _loop(apt_files, server, options)
+        try:
+            it = loop.run.iteration(0)
+            scored, scored_sig = loop.score(it, "scored", "student-0", "student-0", loop.load(loop.data.train),
+                                            file_digest(loop.data.train))  # fmt: skip
+            bad, bad_sig = loop.mine(it, scored, scored_sig, 0)
+            sampled, sampled_sig = loop.sample(it, bad, bad_sig, "student-0", "student-0")
+            path, _ = loop.pairs(it, sampled, [], 0, [sampled_sig, None])
+            asked = server.requests
+            assert loop.sample(it, bad, bad_sig, "student-0", "student-0")[1] == sampled_sig  # kept, not redone
+            assert server.requests == asked
+        finally:
+            loop.run.close()
+    assert [r["response"] for r in sampled] == ["\\boxed{11}", "\\boxed{12}"]  # the greedy answers stay
+    assert [r["scores"] for r in sampled] == [[1, 1, 5, 1], [1, 1, 1, 1]]
+    pairs = {r["prompt"].split("?")[0]: r for r in map(json.loads, open(path))}
+    two, five = pairs["What is 2 plus 3"], pairs["What is 5 plus 6"]
+    assert two["chosen"] == "\\boxed{5}" and two["rejected"] in ("\\boxed{11}", "\\boxed{9}")
+    assert five["chosen"] == "11" and five["rejected"] in ("\\boxed{12}", "\\boxed{13}")  # reference fall-back

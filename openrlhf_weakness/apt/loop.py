@@ -78,6 +78,9 @@ class APTLoop:
             cfg, data, gen, assess, retrieve, pairs,
         )  # fmt: skip
         self.judge = judge if assess.assessor == "judge" else None
+        if (pairs.chosen != "reference" or pairs.rejected != "greedy") and pairs.samples < 1:
+            raise LoopError(f"--pairs.chosen {pairs.chosen} / --pairs.rejected {pairs.rejected} choose among the bad "
+                            "cases' own samples: set --pairs.samples (e.g. 4)")  # fmt: skip
         config = {"loop": asdict(cfg), "data": asdict(data), "gen": asdict(gen), "assess": asdict(assess),
                   "retrieve": asdict(retrieve), "pairs": asdict(pairs),
                   "judge": asdict(self.judge) if self.judge else None}  # fmt: skip
@@ -159,14 +162,17 @@ class APTLoop:
             raise LoopError(f"{path}: no rows")
         return rows
 
-    def answer_and_assess(self, model: str, rows: list[dict], out: Path, desc: str, max_new_tokens: int = 0):
-        """Rows plus the model's ``response``, ``score``, ``feedback``, ``bad``, written to ``out``."""
+    def answer_and_assess(
+        self, model: str, rows: list[dict], out: Path, desc: str, max_new_tokens: int = 0, params=None, samples=False
+    ) -> list[dict]:
+        """Rows plus the model's ``response``, ``score``, ``feedback``, ``bad`` (with ``samples`` also every
+        answer's ``responses``/``scores``), written to ``out``."""
         from openrlhf_weakness.assess.answer import RowKeys, answer_and_assess
         from openrlhf_weakness.backends.cache import open_cache
         from openrlhf_weakness.backends.config import SamplingParams
         from openrlhf_weakness.io import write_jsonl
 
-        params = SamplingParams.from_config(self.gen)
+        params = params or SamplingParams.from_config(self.gen)
         if max_new_tokens:
             params = replace(params, max_new_tokens=max_new_tokens)
         cache = open_cache(self.gen, self.run.root / "cache")
@@ -174,7 +180,7 @@ class APTLoop:
         keys = RowKeys(self.data.input_key, self.data.reference_key)
         try:
             scored, seconds = answer_and_assess(backend, self.assessor(), rows, params, keys, self.assess.bad_below,
-                                                cache, desc, samples=False)  # fmt: skip
+                                                cache, desc, samples=samples)  # fmt: skip
         finally:
             if cache is not None:
                 cache.close()
@@ -272,6 +278,28 @@ class APTLoop:
         write_jsonl(it / "bad.jsonl", bad)
         self._done(it, "bad", sig, settings)
         return bad, sig
+
+    def sample(self, it: Path, bad: list[dict], bad_sig: str, model: str, model_sig: str):
+        """The bad cases answered again ``--pairs.samples`` times at ``--pairs.sample_temperature`` and assessed (for
+        a self-correct chosen or a sampled rejected), kept beside their greedy answer in ``it/samples.jsonl``."""
+        from openrlhf_weakness.backends.config import SamplingParams
+        from openrlhf_weakness.io import write_jsonl
+
+        n, temperature = self.pairs_cfg.samples, self.pairs_cfg.sample_temperature
+        settings = {**self.student_settings(), "samples": n, "temperature": temperature}
+        sig, reuse = self._stage(it, "samples", settings, [model_sig, bad_sig], ["samples.jsonl"])
+        if reuse:
+            return [json.loads(line) for line in open(it / "samples.jsonl")], sig
+        params = replace(SamplingParams.from_config(self.gen), n=n, temperature=temperature)
+        scored = self.answer_and_assess(model, bad, it / "samples.raw.jsonl", f"{it.name}: sample bad cases",
+                                        params=params, samples=True)  # fmt: skip
+        rows = [dict(b, responses=s["responses"], scores=s["scores"]) for b, s in zip(bad, scored)]
+        right = sum(any(x is not None and x >= self.assess.bad_below for x in r["scores"]) for r in rows)
+        self.log(f"{it.name}: {right} of {len(rows)} bad cases have a right answer among {n} samples")
+        write_jsonl(it / "samples.jsonl", rows)
+        (it / "samples.raw.jsonl").unlink(missing_ok=True)
+        self._done(it, "samples", sig, settings)
+        return rows, sig
 
     def retrieve(self, it: Path, bad: list[dict], bad_sig: str, model: str, model_sig: str):
         """Pool cases similar to the bad cases, decontaminated against dev/guard/test; (rows, signature)."""
@@ -394,6 +422,8 @@ class APTLoop:
             if similar:
                 similar_scored, similar_scored_sig = self.score(it, "similar_scored", model, model_sig, similar,
                                                                 similar_sig)  # fmt: skip
+            if self.pairs_cfg.samples:  # the bad cases' own samples, for --pairs.chosen / --pairs.rejected
+                bad, bad_sig = self.sample(it, bad, bad_sig, model, model_sig)
             pairs, pairs_sig = self.pairs(it, bad, similar_scored, t, [bad_sig, similar_scored_sig])
             ref, ref_sig = (model, model_sig) if cfg.ref_policy == "previous" else (cfg.model, cfg.model)
             new_model, new_sig = self.train(it, model, ref, pairs, [model_sig, ref_sig, pairs_sig])

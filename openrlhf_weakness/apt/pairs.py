@@ -23,8 +23,18 @@ class PairsConfig:
     bad_below: int = flag(4, "a similar case's answer is bad when its score is below this")
     bad_weight: float = flag(1.0, "weight of rows built from bad cases")
     similar_weight: float = flag(1.0, "weight of rows built from similar cases")
+    chosen: str = flag("reference", "a bad case's chosen answer: reference (APT's paper) or self_correct (the "
+                       "model's own answer among --pairs.samples that the assessor scores at least --assess.bad_below, "
+                       "the reference where none is; rejection-sampled chosen, arXiv 2404.19733)",
+                       choices=["reference", "self_correct"])  # fmt: skip
+    rejected: str = flag("greedy", "a bad case's rejected answer: greedy (the answer that made it bad, APT's "
+                         "paper) or sampled_wrong (a wrong answer among --pairs.samples, the greedy one where none "
+                         "is)", choices=["greedy", "sampled_wrong"])  # fmt: skip
+    samples: int = flag(0, "answers sampled per bad case (at --pairs.sample_temperature) for self_correct and "
+                        "sampled_wrong; 0: none")  # fmt: skip
+    sample_temperature: float = flag(0.8, "temperature of those samples")
     iteration: int = flag(0, "iteration number written into every row")
-    seed: int = flag(0, "seed for other_reference choices")
+    seed: int = flag(0, "seed for other_reference and sampled_wrong choices")
 
 
 def reference_text(value):
@@ -37,6 +47,24 @@ def reference_text(value):
         except ValueError:
             return value
     return value
+
+
+def bad_case_answers(row: dict, cfg: PairsConfig, resp: str, rng: random.Random, counts: Counter):
+    """(chosen or None for the reference, rejected) of a bad case, from its sampled ``responses``/``scores`` when
+    the options ask for them; every fall-back is counted."""
+    samples = [(a, s) for a, s in zip(row.get("responses") or [], row.get("scores") or []) if isinstance(a, str)]
+    rejected = row[resp]
+    if cfg.rejected == "sampled_wrong":
+        wrong = [a for a, s in samples if s is not None and s < cfg.bad_below and a.strip()]
+        if wrong:
+            rejected = rng.choice(wrong)
+        counts["bad_rejected_sampled" if wrong else "bad_rejected_greedy_fallback"] += 1
+    chosen = None
+    if cfg.chosen == "self_correct":
+        right = [a for a, s in samples if s is not None and s >= cfg.bad_below and a.strip() and a != rejected]
+        chosen = right[0] if right else None
+        counts["bad_chosen_self" if right else "bad_chosen_reference_fallback"] += 1
+    return chosen, rejected
 
 
 def _as_chat(text, role: str):
@@ -52,10 +80,11 @@ def build_pairs(
     counts: Counter = Counter()
     rows = []
 
-    def emit(row_in: dict, source: str, rejected, weight: float, extra: dict) -> None:
+    def emit(row_in: dict, source: str, rejected, weight: float, extra: dict, chosen=None) -> None:
+        chosen = reference_text(row_in[ref]) if chosen is None else chosen
         row = {
             "prompt": _as_chat(row_in[p], "user") if chat else row_in[p],
-            "chosen": _as_chat(reference_text(row_in[ref]), "assistant") if chat else reference_text(row_in[ref]),
+            "chosen": _as_chat(chosen, "assistant") if chat else chosen,
         }
         if rejected is not None:
             row["rejected"] = _as_chat(rejected, "assistant") if chat else rejected
@@ -64,7 +93,9 @@ def build_pairs(
         counts[f"{source}_{'pair' if rejected is not None else 'sft_only'}"] += 1
 
     for row in bad:
-        emit(row, "bad", row[resp], cfg.bad_weight, {"tags": row.get("tags", []), "datasource": row.get("datasource")})
+        chosen, rejected = bad_case_answers(row, cfg, resp, rng, counts)
+        extra = {"tags": row.get("tags", []), "datasource": row.get("datasource")}
+        emit(row, "bad", rejected, cfg.bad_weight, extra, chosen)
     for i, row in enumerate(similar):
         extra = {"tags": row.get("tags", []), "retrieved_for": row.get("retrieved_for", []),
                  "datasource": row.get("datasource")}  # fmt: skip
