@@ -142,3 +142,29 @@ def test_a_missing_input_file_is_one_line_and_exit_status_2(module, argv, tmp_pa
     stderr = capsys.readouterr().err
     assert err.value.code == 2 and "nope.jsonl" in stderr and "Traceback" not in stderr
     assert len(stderr.strip().splitlines()) == 1 and stderr.startswith(f"{module}: ")
+
+
+def test_assess_judge_whose_template_refuses_a_system_message_gets_it_folded_in(tmp_path):
+    """A server whose model's chat template has no system role answers 400; the judge folds the system prompt into
+    the user message once and every later request goes that way."""
+    write_jsonl(tmp_path / "in.jsonl", [{"prompt": f"q{i}", "response": "a", "reference": "a"} for i in range(3)])
+    judge = lambda m: "Feedback: fine. [RESULT] 4" if m.startswith("You are a fair judge") else "no"  # noqa: E731
+    with ScriptedOpenAIServer(answer_fn=judge, refuse_system=True) as server:
+        assess.main(_assess_argv(tmp_path, "--assess.assessor", "judge", "--judge.backend", "openai",
+                                 "--judge.base_url", server.base_url, "--judge.model", "judge",
+                                 "--judge.no_cache_enable", "--judge.max_in_flight", "1"))  # fmt: skip
+        assert server.requests == 1 + 3  # one refusal, then three folded requests
+    assert [r["score"] for r in _read(tmp_path / "out.jsonl")] == [4, 4, 4]
+
+
+def test_assess_judge_server_down_is_one_line_naming_the_url(tmp_path, capsys):
+    from openrlhf_weakness.launch import free_port
+
+    write_jsonl(tmp_path / "in.jsonl", [{"prompt": "q", "response": "a", "reference": "a"}])
+    dead = f"http://127.0.0.1:{free_port()}/v1"
+    with pytest.raises(SystemExit) as stop:
+        assess.main(_assess_argv(tmp_path, "--assess.assessor", "judge", "--judge.backend", "openai",
+                                 "--judge.base_url", dead, "--judge.model", "judge"))  # fmt: skip
+    assert stop.value.code == 2
+    line = capsys.readouterr().err.strip().splitlines()[-1]
+    assert line.startswith(f"assess: --judge.base_url: no OpenAI-compatible server answers at {dead} (")

@@ -338,3 +338,18 @@ def test_pair_options_choose_the_models_own_right_sample_and_a_sampled_wrong_one
     two, five = pairs["What is 2 plus 3"], pairs["What is 5 plus 6"]
     assert two["chosen"] == "\\boxed{5}" and two["rejected"] in ("\\boxed{11}", "\\boxed{9}")
     assert five["chosen"] == "11" and five["rejected"] in ("\\boxed{12}", "\\boxed{13}")  # reference fall-back
+
+
+def test_a_judge_server_that_is_down_stops_the_loop_before_any_student_work(apt_files):
+    from openrlhf_weakness.backends.config import RoleConfig
+    from openrlhf_weakness.launch import free_port
+
+    dead = f"http://127.0.0.1:{free_port()}/v1"
+    with ScriptedOpenAIServer(answer_fn=_student) as server:
+        data = LoopData(**{k: str(apt_files / f"{k}.jsonl") for k in ("train", "pool", "dev")})
+        gen = GenerationConfig(backend="openai", base_url=server.base_url, max_retries=0)
+        judge = RoleConfig(backend="openai", base_url=dead, model="judge-7b")
+        cfg = APTLoopConfig(model="student-0", run_dir=str(apt_files / "run"))
+        with pytest.raises(LoopError, match=rf"^--judge.base_url: no OpenAI-compatible server answers at {dead} "):
+            APTLoop(cfg, data, gen, AssessConfig(assessor="judge"), RetrieveConfig(), PairsConfig(), judge)
+        assert server.requests == 0 and not (apt_files / "run").exists()

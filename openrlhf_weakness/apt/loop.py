@@ -78,6 +78,12 @@ class APTLoop:
             cfg, data, gen, assess, retrieve, pairs,
         )  # fmt: skip
         self.judge = judge if assess.assessor == "judge" else None
+        from openrlhf_weakness.backends.openai_compat import OpenAIClientError, check_servers
+
+        try:  # a server that is down stops the run here, before any student work
+            check_servers({"--gen": replace(gen, model=gen.model or cfg.model), "--judge": self.judge})
+        except OpenAIClientError as err:
+            raise LoopError(str(err)) from None
         if (pairs.chosen != "reference" or pairs.rejected != "greedy") and pairs.samples < 1:
             raise LoopError(f"--pairs.chosen {pairs.chosen} / --pairs.rejected {pairs.rejected} choose among the bad "
                             "cases' own samples: set --pairs.samples (e.g. 4)")  # fmt: skip

@@ -23,6 +23,47 @@ class OpenAIRetriesExhausted(RuntimeError):
     """A request kept failing (429/5xx/timeout/malformed reply) after every retry."""
 
 
+def check_server(base_url: str, timeout: float = 10.0) -> None:
+    """Raise :class:`OpenAIClientError` naming ``base_url`` when nothing answers there (checked before any work, so a
+    wrong URL or a server still loading stops a run at once). Any HTTP reply, even 401 or 404, counts as up."""
+    import urllib.error
+    import urllib.request
+
+    try:
+        urllib.request.urlopen(base_url.rstrip("/") + "/models", timeout=timeout).close()
+    except urllib.error.HTTPError:
+        return
+    except (urllib.error.URLError, OSError) as err:
+        reason = getattr(err, "reason", err)
+        raise OpenAIClientError(f"no OpenAI-compatible server answers at {base_url} ({reason})") from None
+
+
+def check_servers(roles: dict) -> None:
+    """``check_server`` for every role (``{"--judge": cfg}``) that talks to a server; the error names the flag."""
+    for flag_prefix, cfg in roles.items():
+        if cfg is not None and cfg.backend == "openai" and cfg.model:
+            try:
+                check_server(cfg.base_url)
+            except OpenAIClientError as err:
+                raise OpenAIClientError(f"{flag_prefix}.base_url: {err}") from None
+
+
+def has_system(body: bytes) -> bool:
+    return any(m.get("role") == "system" for m in json.loads(body)["messages"])
+
+
+def fold_system_message(messages: list) -> list:
+    """The system message as the start of the first user message, for chat templates that refuse a system role."""
+    if not messages or messages[0].get("role") != "system":
+        return messages
+    system, rest = messages[0]["content"], [dict(m) for m in messages[1:]]
+    for m in rest:
+        if m.get("role") == "user":
+            m["content"] = f"{system}\n\n{m['content']}"
+            return rest
+    return [{"role": "user", "content": system}, *rest]
+
+
 class OpenAIBackend:
     def __init__(
         self,
@@ -39,6 +80,7 @@ class OpenAIBackend:
         self.api_key, self.max_in_flight, self.timeout = api_key, max_in_flight, timeout
         self.max_retries, self.retry_backoff = max_retries, retry_backoff
         self.retries = 0  # retried requests in the last generate() call, for reports and tests
+        self.fold_system = False  # set once the server refused a system message: later requests fold it in
 
     @classmethod
     def from_config(cls, cfg: GenerationConfig) -> "OpenAIBackend":
@@ -70,9 +112,10 @@ class OpenAIBackend:
                 await asyncio.gather(*tasks, return_exceptions=True)
 
     def _body(self, prompt: Prompt, params: SamplingParams) -> dict:
+        messages = as_messages(prompt)
         return {
             "model": self.model,
-            "messages": as_messages(prompt),
+            "messages": fold_system_message(messages) if self.fold_system else messages,
             "max_tokens": params.max_new_tokens,
             "temperature": params.temperature,
             "top_p": params.top_p,
@@ -104,6 +147,9 @@ class OpenAIBackend:
                     if resp.status == 429 or resp.status >= 500:
                         problem = f"HTTP {resp.status}: {text[:200]}"
                         retry_after = _retry_after(resp.headers.get("Retry-After"))
+                    elif resp.status == 400 and "system" in text.lower() and has_system(body):
+                        self.fold_system = True  # the model's chat template has no system role: fold it in
+                        return await self._request(session, prompt, params)  # its body has no system message
                     else:
                         raise OpenAIClientError(
                             f"{self.url} refused the request with HTTP {resp.status}: {text[:500]}"

@@ -58,8 +58,12 @@ def main(argv: list[str] | None = None) -> int:
         for lineno, row in rows:
             if not isinstance(row[keys[1]], str):
                 raise DataError(path, lineno, f"must be a string, got {type(row[keys[1]]).__name__}", keys[1])
+        if cfg.assessor == "judge":
+            from openrlhf_weakness.backends.openai_compat import check_servers
+
+            check_servers({"--judge": gen})
         assessor = make_assessor(cfg, gen)
-    except (DataError, ValueError, OSError) as err:
+    except (DataError, ValueError, OSError, RuntimeError) as err:
         raise CliError("assess", err)
     row_keys = RowKeys(input=keys[0], reference=keys[2], response=keys[1])
     out = assess_rows(assessor, [row for _, row in rows], row_keys, cfg.bad_below, f"assess ({cfg.assessor})")

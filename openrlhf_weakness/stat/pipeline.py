@@ -34,6 +34,12 @@ class StatPipeline:
         if assess.assessor == "judge" and (judge is None or not judge.model):
             raise StatError("--assess.assessor judge needs a judge model: --judge.model (and --judge.backend)")
         self.judge = judge if assess.assessor == "judge" else None
+        from openrlhf_weakness.backends.openai_compat import OpenAIClientError, check_servers
+
+        try:  # a server that is down stops the run here, before any student work
+            check_servers({"--gen": gen, "--teacher": teacher, "--judge": self.judge})
+        except OpenAIClientError as err:
+            raise StatError(str(err)) from None
         self.root = Path(cfg.run_dir)
         self.root.mkdir(parents=True, exist_ok=True)
         self.lock_fd = lock_run_dir(self.root)  # one process per run directory

@@ -19,8 +19,17 @@ FAULT = re.compile(r"^(fail429|fail500|malformed|hang):(\d+):")
 
 
 class ScriptedOpenAIServer:
-    def __init__(self, latency: float = 0.0, answer_fn: Callable[[str], str] | None = None, hang_seconds: float = 30):
+    def __init__(
+        self,
+        latency: float = 0.0,
+        answer_fn: Callable[[str], str] | None = None,
+        hang_seconds: float = 30,
+        refuse_system: bool = False,
+    ):
+        """``refuse_system``: answer HTTP 400 to any request with a system message, as a server whose model's chat
+        template has no system role does."""
         self.latency, self.answer_fn, self.hang_seconds = latency, answer_fn, hang_seconds
+        self.refuse_system = refuse_system
         self.seen: Counter = Counter()
         self.models: Counter = Counter()  # the "model" field of each request
         self.requests = 0
@@ -54,6 +63,9 @@ class ScriptedOpenAIServer:
         from aiohttp import web
 
         body = await request.json()
+        if self.refuse_system and any(m.get("role") == "system" for m in body["messages"]):
+            self.requests += 1
+            return web.json_response({"error": {"message": "System role not supported"}}, status=400)
         message = body["messages"][-1]["content"]
         self.requests += 1
         self.seen[message] += 1
