@@ -168,3 +168,28 @@ def test_assess_judge_server_down_is_one_line_naming_the_url(tmp_path, capsys):
     assert stop.value.code == 2
     line = capsys.readouterr().err.strip().splitlines()[-1]
     assert line.startswith(f"assess: --judge.base_url: no OpenAI-compatible server answers at {dead} (")
+
+
+def test_judge_constrained_decoding_sends_vllms_structured_outputs_and_every_match_parses(tmp_path):
+    import random
+    import re
+
+    from openrlhf_weakness.assess.judge import REPLY_REGEX, parse_judgement
+
+    write_jsonl(tmp_path / "in.jsonl", [{"prompt": "q", "response": "a", "reference": "a"}])
+    with ScriptedOpenAIServer(answer_fn=lambda m: "Feedback: fine. [RESULT] 3") as server:
+        assess.main(_assess_argv(tmp_path, "--assess.assessor", "judge", "--judge.backend", "openai",
+                                 "--judge.base_url", server.base_url, "--judge.model", "judge",
+                                 "--judge.no_cache_enable", "--judge.structured_output", "vllm"))  # fmt: skip
+        assert server.bodies[-1]["structured_outputs"] == {"regex": REPLY_REGEX}
+    assert [r["score"] for r in _read(tmp_path / "out.jsonl")] == [3]
+    rng = random.Random(0)
+    alphabet = "abc XYZ 0123456789 .,:;()!?{}<>|\\/'\"`~-_=+*&^%$#@" + "\u00e9\u4e2d"
+    for _ in range(500):  # anything the constrained decoder can emit parses to its score, never to another
+        score = rng.randint(1, 5)
+        text = "Feedback: " + "".join(rng.choice(alphabet) for _ in range(rng.randint(1, 60))) + f" [RESULT] {score}"
+        assert re.fullmatch(REPLY_REGEX, text)
+        assert parse_judgement(text).score == score, text
+    with pytest.raises(SystemExit):
+        assess.main(_assess_argv(tmp_path, "--assess.assessor", "judge", "--judge.model", "m",
+                                 "--judge.structured_output", "vllm"))  # fmt: skip

@@ -60,6 +60,14 @@ def make_assessor(cfg: AssessConfig, gen=None, isolated: bool = True):
         if gen is None or not gen.model:
             raise ValueError("--assess.assessor judge needs a judge model: --judge.backend and --judge.model")
         rubric, cache = load_rubric(cfg.judge_rubric), open_cache(gen)
+        constrained = getattr(gen, "structured_output", "none") == "vllm"
+        if constrained and gen.backend != "openai":
+            raise ValueError("--judge.structured_output vllm needs --judge.backend openai (a vllm serve server)")
+        backend = make_backend(gen)
+        if constrained:
+            from openrlhf_weakness.assess.judge import REPLY_REGEX
+
+            backend.extra_body = {"structured_outputs": {"regex": REPLY_REGEX}}
         retries = getattr(gen, "parse_retries", 0)
-        return JudgeAssessor(make_backend(gen), SamplingParams.from_config(gen), rubric, cache, retries)
+        return JudgeAssessor(backend, SamplingParams.from_config(gen), rubric, cache, retries)
     raise ValueError(f"unknown --assess.assessor {cfg.assessor!r}")

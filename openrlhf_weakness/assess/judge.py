@@ -69,6 +69,9 @@ RUBRICS = {
     },
 }
 RESULT = re.compile(r"\[RESULT\]\s*[:(]?\s*([-+]?[0-9]+(?:\.[0-9]+)?)(?![0-9])", re.ASCII)
+# The reply format as a regular expression for constrained decoding (vLLM structured outputs): feedback without score
+# markers, then exactly one [RESULT] with an integer from 1 to 5, so every constrained reply parses.
+REPLY_REGEX = r"Feedback: [^\[\]\n]{1,1500} \[RESULT\] [1-5]"
 RESULT_MARK = re.compile(r"\[\s*RESULT\s*\]", re.I)
 
 

@@ -46,6 +46,9 @@ class RoleConfig(GenerationConfig):
 
     parse_retries: int = flag(2, "times an unparseable reply is asked again (shown back with a format reminder, "
                               "sampled) before it is recorded as unparsed; never a default value")  # fmt: skip
+    structured_output: str = flag("none", "constrained decoding where the server has it: vllm (vLLM's "
+                                  "structured_outputs regex of the reply format; judge only, openai backend), none",
+                                  choices=["none", "vllm"])  # fmt: skip
 
 
 # GenerationConfig fields that change how answers are fetched, not which answers: not part of a stage's signature

@@ -81,6 +81,7 @@ class OpenAIBackend:
         self.max_retries, self.retry_backoff = max_retries, retry_backoff
         self.retries = 0  # retried requests in the last generate() call, for reports and tests
         self.fold_system = False  # set once the server refused a system message: later requests fold it in
+        self.extra_body: dict = {}  # server-specific request fields (vLLM's structured_outputs)
 
     @classmethod
     def from_config(cls, cfg: GenerationConfig) -> "OpenAIBackend":
@@ -121,6 +122,7 @@ class OpenAIBackend:
             "top_p": params.top_p,
             "n": params.n,
             "seed": params.seed,
+            **self.extra_body,
         }
 
     async def _request(self, session, prompt: Prompt, params: SamplingParams) -> list[str]:

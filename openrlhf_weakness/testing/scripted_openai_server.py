@@ -30,6 +30,7 @@ class ScriptedOpenAIServer:
         template has no system role does."""
         self.latency, self.answer_fn, self.hang_seconds = latency, answer_fn, hang_seconds
         self.refuse_system = refuse_system
+        self.bodies: list[dict] = []  # every request body, in arrival order
         self.seen: Counter = Counter()
         self.models: Counter = Counter()  # the "model" field of each request
         self.requests = 0
@@ -63,6 +64,7 @@ class ScriptedOpenAIServer:
         from aiohttp import web
 
         body = await request.json()
+        self.bodies.append(body)
         if self.refuse_system and any(m.get("role") == "system" for m in body["messages"]):
             self.requests += 1
             return web.json_response({"error": {"message": "System role not supported"}}, status=400)
