@@ -57,3 +57,7 @@ def test_stat_demo_data_has_every_skill_and_disjoint_splits(tmp_path):
     assert not prompts["train"] & prompts["test"] and not prompts["dev"] & prompts["test"]
     first = rows["train"][0]
     assert first["output"] == json.loads(first["reference"])["answer"]
+    for row in rows["train"]:  # the skill, then the finer labels of its expression (generators that have one)
+        has_expression = "expression" in json.loads(row["reference"])["metadata"]
+        assert row["subskills"][0] == row["skill"]
+        assert any(s.startswith("digits:") for s in row["subskills"]) == has_expression, row

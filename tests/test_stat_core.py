@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -144,3 +146,40 @@ def test_skill_map_members_and_large_sizes_are_fast():
     assert time.perf_counter() - start < 10 and weights.shape == (100_000,)
     assert set(skill_map.members("s1").tolist()) == {i for i, row in enumerate(labels) if "s1" in row}
     assert torch.as_tensor(weights).gt(0).sum() == sum(1 for row in labels if {"s1", "s2", "s3"} & set(row))
+
+
+@pytest.mark.parametrize(
+    "expression, labels",
+    [("5 - 3", ["op:sub", "terms:2", "digits:1"]),
+     ("2 - -1", ["op:sub", "terms:2", "digits:1", "negatives"]),
+     ("47 + 38", ["op:add", "terms:2", "digits:2", "carry"]),
+     ("41 + 38", ["op:add", "terms:2", "digits:2"]),
+     ("52 - 38", ["op:sub", "terms:2", "digits:2", "borrow"]),
+     ("58 - 32", ["op:sub", "terms:2", "digits:2"]),
+     ("4 - 1 - 7", ["op:sub", "terms:3", "digits:1", "negatives"]),
+     ("95 + 3 + 2", ["op:add", "terms:3", "digits:2", "carry"]),
+     ("3 + 4 * 2", ["op:add", "op:mul", "terms:3", "digits:1"]),
+     ("3 - 4 * 2", ["op:mul", "op:sub", "terms:3", "digits:1", "negatives"]),
+     ("18271 * 43432", ["op:mul", "terms:2", "digits:5"]),
+     ("-( 32 - -75 )", ["op:sub", "terms:2", "digits:2", "negatives"]),
+     ("( 12 + 9 ) * 3", ["op:add", "op:mul", "terms:3", "digits:2"]),
+     ("x + 1", []), ("7", []), ("1 ^ 2", []), ("( 1 + 2", [])],
+)  # fmt: skip
+def test_arithmetic_subskills_on_known_questions(expression, labels):
+    from openrlhf_weakness.stat.subskills import arithmetic_subskills
+
+    assert arithmetic_subskills(expression) == labels
+
+
+def test_reasoning_gym_rows_get_their_generator_and_subskills():
+    import reasoning_gym
+
+    from openrlhf_weakness.stat.subskills import reasoning_gym_skills
+
+    entry = next(iter(reasoning_gym.create_dataset("chain_sum", size=1, seed=3, min_terms=2, max_terms=2)))
+    reference = json.dumps({"answer": entry["answer"], "datasource": "chain_sum", "metadata": entry["metadata"]})
+    skills = reasoning_gym_skills(reference)
+    assert skills[0] == "chain_sum" and "terms:2" in skills
+    a, op, b = entry["metadata"]["expression"].split()
+    assert ("carry" in skills) == (op == "+" and int(a) >= 0 and int(b) >= 0 and any(
+        int(x) + int(y) >= 10 for x, y in zip(a.zfill(9)[::-1], b.zfill(9)[::-1])))  # fmt: skip

@@ -28,23 +28,26 @@ SKILLS = {
 
 
 def build_data(out: Path, train: int, dev: int, test: int) -> dict[str, str]:
-    """Per skill (generator): train rows with the answer as output, dev and test rows; disjoint questions."""
+    """Per skill (generator): train rows with the answer as output, dev and test rows; disjoint questions. Every row
+    also carries ``subskills``: its skill plus the finer labels of its expression (operator, digits, carry, ...)."""
     from openrlhf_weakness.demo.data import _rows
     from openrlhf_weakness.io import write_jsonl
 
     out.mkdir(parents=True, exist_ok=True)
     paths = {s: str(out / f"{s}.jsonl") for s in ("train", "dev", "test")}
-    if all(Path(p).exists() for p in paths.values()):
+    if all(Path(p).exists() for p in paths.values()) and '"subskills"' in Path(paths["train"]).read_text()[:4000]:
         return paths
+    from openrlhf_weakness.stat.subskills import reasoning_gym_skills
+
     splits = {"dev": [], "test": [], "train": []}
     seen: set = set()
     for skill, (name, config) in SKILLS.items():
         for split, size, seed in (("dev", dev, 22), ("test", test, 33), ("train", train, 11)):
             for row in _rows(name, config, size, seed, seen):
                 answer = json.loads(row["reference"])["answer"]
-                splits[split].append(
-                    {"input": row["prompt"], "output": answer, "reference": row["reference"], "skill": skill}
-                )
+                subskills = [skill, *reasoning_gym_skills(row["reference"])[1:]]
+                splits[split].append({"input": row["prompt"], "output": answer, "reference": row["reference"],
+                                      "skill": skill, "subskills": subskills})  # fmt: skip
     for split, rows in splits.items():
         write_jsonl(paths[split], rows)
     return paths
@@ -88,6 +91,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--size", type=int, default=128, help="SFT examples, for STAT-Sel and for uniform SFT")
     parser.add_argument("--lr", type=float, default=2e-5)
     parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--subskills_enable", action="store_true",
+                        help="profile over finer skills (operator, digits, terms, carry, borrow, negatives) as well")  # fmt: skip
     opts = parser.parse_args(argv)
     start = time.time()
     from openrlhf_weakness import patches
@@ -109,7 +114,9 @@ def main(argv: list[str] | None = None) -> int:
     gen = GenerationConfig(model=student, max_new_tokens=32, chat_template_enable=True, dtype="bfloat16", batch_size=16,
                            cache_dir=str(work / "cache"))  # fmt: skip
     assess = AssessConfig(assessor="function", function_path=rg_score.__file__)
-    cfg = StatConfig(run_dir=str(work / "stat"), skill_key="skill", size=opts.size)
+    skill_key = "subskills" if opts.subskills_enable else "skill"
+    cfg = StatConfig(run_dir=str(work / ("stat_subskills" if opts.subskills_enable else "stat")), skill_key=skill_key,
+                     size=opts.size)  # fmt: skip
     try:
         pipeline = StatPipeline(cfg, StatData(train=paths["train"], dev=paths["dev"]), gen, GenerationConfig(), assess)
         try:
@@ -123,15 +130,15 @@ def main(argv: list[str] | None = None) -> int:
     write_jsonl(work / "uniform.jsonl", uniform)
     models = {
         "base": student,
-        "STAT-Sel SFT": sft(student, str(work / "stat" / "stat_sel_draw.jsonl"), work / "stat_sel_model",
-                            work / "stat_sel_train.log", opts.lr, opts.epochs),
+        "STAT-Sel SFT": sft(student, str(Path(cfg.run_dir) / "stat_sel_draw.jsonl"), Path(cfg.run_dir) / "sel_model",
+                            Path(cfg.run_dir) / "sel_train.log", opts.lr, opts.epochs),
         "uniform SFT (same size)": sft(student, str(work / "uniform.jsonl"), work / "uniform_model",
                                        work / "uniform_train.log", opts.lr, opts.epochs),
     }  # fmt: skip
     test = [json.loads(line) for line in open(paths["test"])]
     acc = {name: per_skill_accuracy(m, test, work / "cache", f"test ({name})") for name, m in models.items()}
-    profile = json.loads((work / "stat" / "profile.json").read_text())
-    draw = [json.loads(line)["skill"] for line in open(work / "stat" / "stat_sel_draw.jsonl")]
+    profile = json.loads((Path(cfg.run_dir) / "profile.json").read_text())
+    draw = [json.loads(line)["skill"] for line in open(Path(cfg.run_dir) / "stat_sel_draw.jsonl")]
     skills = list(SKILLS)
     lines = ["| skill | missing in (of %d difficult) | share of STAT-Sel set | " % profile["difficult_questions"]
              + " | ".join(models) + " |", "|---|---|---|" + "---|" * len(models)]  # fmt: skip
@@ -139,13 +146,16 @@ def main(argv: list[str] | None = None) -> int:
         missing = profile["counts"].get(normalize_skill(s), 0) if s != "all" else profile["difficult_questions"]
         share = f"{draw.count(s) / len(draw):.2f}" if s != "all" else "1.00"
         lines.append(f"| {s} | {missing} | {share} | " + " | ".join(f"{acc[m][s]:.3f}" for m in models) + " |")
+    if opts.subskills_enable:  # the finer skills the profile found missing, most first
+        lines += ["", "Missing sub-skills (profile over operator, digits, terms, carry, borrow, negatives): "
+                  + ", ".join(f"{k} {v}" for k, v in sorted(profile["counts"].items(), key=lambda kv: -kv[1]))]  # fmt: skip
     table = "\n".join(lines)
     text = (f"# STAT-Sel demo\n\nTest accuracy per skill (reasoning-gym `score_answer`, {opts.test} questions per "
             f"skill, greedy). SFT sets: {opts.size} examples each, {opts.epochs} epochs, lr {opts.lr}. "
             f"Wall time {(time.time() - start) / 60:.1f} min.\n\n{table}\n")  # fmt: skip
     (work / "demo_stat_results.md").write_text(text)
     print("\n" + text)
-    print(f"profile: {work / 'stat' / 'profile.json'} and profile.png")
+    print(f"profile: {Path(cfg.run_dir) / 'profile.json'} and profile.png")
     return 0
 
 
