@@ -123,7 +123,7 @@ def check_hf_generation(model: str, device: str) -> str:
 
 
 def check_embedder(device: str, rows: int) -> str:
-    """MiniLM on ``device`` against MiniLM on CPU over the same texts: speed-up, and the largest cosine disagreement."""
+    """MiniLM on ``device`` against MiniLM on CPU over the same texts: speed-up and the largest cosine disagreement."""
     from openrlhf_weakness.retrieve.embed import Embedder
 
     texts = [f"Question {i}: how many apples are left when {i} of {3 * i + 7} are eaten?" for i in range(rows)]

@@ -39,11 +39,12 @@ def _consistent(report: dict, requests: int) -> None:
 def test_real_judge_scores_answers_in_cli_assess_and_never_invents_a_score(smollm_server, tmp_path):
     from openrlhf_weakness.cli import assess
 
-    rows = [{"prompt": f"What is {a} plus {b}?", "response": f"{a} + {b} = {a + b + (i % 2)}.", "reference": str(a + b)}
+    rows = [{"prompt": f"What is {a} plus {b}?", "response": f"{a} + {b} = {a + b + i}.", "reference": str(a + b)}
             for i, (a, b) in enumerate([(2, 3), (4, 4)])]  # fmt: skip
     write_jsonl(tmp_path / "in.jsonl", rows)
     argv = ["--data.dataset", str(tmp_path / "in.jsonl"), "--data.output", str(tmp_path / "out.jsonl"),
-            "--assess.assessor", "judge", "--assess.judge_rubric", "math", *_role_flags("judge", smollm_server, 64)]  # fmt: skip
+            "--assess.assessor", "judge", "--assess.judge_rubric", "math",
+            *_role_flags("judge", smollm_server, 64)]  # fmt: skip
     assert assess.main(argv) == 0
     summary = json.loads((tmp_path / "out.jsonl.summary.json").read_text())
     report = summary["judge_parse"]
@@ -60,7 +61,8 @@ def test_real_tagger_tags_a_pool_in_cli_retrieve(smollm_server, tmp_path):
     from openrlhf_weakness.cli import retrieve
 
     pool = [{"prompt": q} for q in ["What is 12 plus 30?", "Name the capital of France.", "Sort 3, 1, 2.",
-                                    "What is 9 times 7?", "Write a haiku about rain.", "What is 100 minus 1?"]]  # fmt: skip
+                                    "What is 9 times 7?", "Write a haiku about rain.",
+                                    "What is 100 minus 1?"]]  # fmt: skip
     write_jsonl(tmp_path / "pool.jsonl", pool)
     write_jsonl(tmp_path / "bad.jsonl", [{"prompt": "What is 5 plus 8?", "bad": True}])
     argv = ["--data.bad", str(tmp_path / "bad.jsonl"), "--data.pool", str(tmp_path / "pool.jsonl"),

@@ -24,8 +24,8 @@ class PairsConfig:
     bad_weight: float = flag(1.0, "weight of rows built from bad cases")
     similar_weight: float = flag(1.0, "weight of rows built from similar cases")
     chosen: str = flag("reference", "a bad case's chosen answer: reference (APT's paper) or self_correct (the "
-                       "model's own answer among --pairs.samples that the assessor scores at least --assess.bad_below, "
-                       "the reference where none is; rejection-sampled chosen, arXiv 2404.19733)",
+                       "model's own answer among --pairs.samples that the assessor scores at least "
+                       "--assess.bad_below, the reference where none is; rejection-sampled chosen, arXiv 2404.19733)",
                        choices=["reference", "self_correct"])  # fmt: skip
     rejected: str = flag("greedy", "a bad case's rejected answer: greedy (the answer that made it bad, APT's "
                          "paper) or sampled_wrong (a wrong answer among --pairs.samples, the greedy one where none "

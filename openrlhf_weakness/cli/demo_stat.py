@@ -91,8 +91,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--size", type=int, default=128, help="SFT examples, for STAT-Sel and for uniform SFT")
     parser.add_argument("--lr", type=float, default=2e-5)
     parser.add_argument("--epochs", type=int, default=2)
-    parser.add_argument("--subskills_enable", action="store_true",
-                        help="profile over finer skills (operator, digits, terms, carry, borrow, negatives) as well")  # fmt: skip
+    parser.add_argument(
+        "--subskills_enable",
+        action="store_true",
+        help="profile over finer skills (operator, digits, terms, carry, borrow, negatives) as well",
+    )
     opts = parser.parse_args(argv)
     start = time.time()
     from openrlhf_weakness import patches
@@ -147,8 +150,9 @@ def main(argv: list[str] | None = None) -> int:
         share = f"{draw.count(s) / len(draw):.2f}" if s != "all" else "1.00"
         lines.append(f"| {s} | {missing} | {share} | " + " | ".join(f"{acc[m][s]:.3f}" for m in models) + " |")
     if opts.subskills_enable:  # the finer skills the profile found missing, most first
-        lines += ["", "Missing sub-skills (profile over operator, digits, terms, carry, borrow, negatives): "
-                  + ", ".join(f"{k} {v}" for k, v in sorted(profile["counts"].items(), key=lambda kv: -kv[1]))]  # fmt: skip
+        ranked = sorted(profile["counts"].items(), key=lambda kv: -kv[1])
+        lines += ["", "Missing sub-skills (operator, digits, terms, carry, borrow, negatives): "
+                  + ", ".join(f"{k} {v}" for k, v in ranked)]  # fmt: skip
     table = "\n".join(lines)
     text = (f"# STAT-Sel demo\n\nTest accuracy per skill (reasoning-gym `score_answer`, {opts.test} questions per "
             f"skill, greedy). SFT sets: {opts.size} examples each, {opts.epochs} epochs, lr {opts.lr}. "

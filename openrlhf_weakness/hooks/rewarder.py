@@ -50,8 +50,9 @@ class RewardHookConfig:
     judge_model: str | None = flag(None, "judge: model name on that server")
     judge_rubric: str = flag("general", "judge: general, math, code or a JSON rubric file")
     judge_timeout: float = flag(60.0, "judge: seconds per request")
-    judge_parse_retries: int = flag(1, "judge: times a reply without a valid [RESULT] is asked again before the "
-                                    "sample is left unscored (each retry is one more request within the timeout)")  # fmt: skip
+    judge_parse_retries: int = flag(
+        1, "judge: times a reply without a valid [RESULT] is asked again before the sample is left unscored"
+    )
 
 
 def load_hook_config(environ: dict | None = None) -> RewardHookConfig:

@@ -186,7 +186,8 @@ class StatPipeline:
 
         settings = {"student": model_settings(self.gen), "samples": self.cfg.samples, "difficulty": self.cfg.difficulty,
                     "prm": file_digest(self.cfg.prm_path) if self.cfg.difficulty == "prm" else None,
-                    "assess": asdict(self.assess), "judge": model_settings(self.judge) if self.judge else None}  # fmt: skip
+                    "assess": asdict(self.assess),
+                    "judge": model_settings(self.judge) if self.judge else None}  # fmt: skip
         sig, reuse = self._stage("difficult", settings, [dev_sig], ["dev_answers.jsonl"])
         path = self.root / "dev_answers.jsonl"
         if not reuse:
