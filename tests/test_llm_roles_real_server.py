@@ -103,31 +103,28 @@ def test_real_teacher_runs_every_stat_stage(smollm_server, tiny_model, tmp_path)
 
 
 @pytest.mark.slow
-def test_real_judge_scores_the_student_inside_the_apt_loop(smollm_server, tiny_model, tmp_path):
-    from openrlhf_weakness.apt.loop import APTLoop, LoopData
-    from openrlhf_weakness.apt.loop_config import APTLoopConfig
-    from openrlhf_weakness.apt.pairs import PairsConfig
-    from openrlhf_weakness.assess.config import AssessConfig
-    from openrlhf_weakness.backends.config import GenerationConfig, RoleConfig
-    from openrlhf_weakness.io.stages import file_digest
-    from openrlhf_weakness.retrieve.config import RetrieveConfig
+def test_real_judge_scores_the_student_inside_cli_apt(smollm_server, tiny_model, tmp_path):
+    """One iteration of cli.apt with the tiny student and SmolLM2 as judge: every answer gets a 1-5 score or is left
+    unscored (never a default), and the run finishes with the loop's own stop reason."""
+    import subprocess
+    import sys
 
     rows = [{"prompt": f"What is {a} plus {a}?", "reference": str(2 * a)} for a in range(3)]
     for name in ("train", "pool", "dev"):
         write_jsonl(tmp_path / f"{name}.jsonl", rows)
-    data = LoopData(**{k: str(tmp_path / f"{k}.jsonl") for k in ("train", "pool", "dev")})
-    judge = RoleConfig(backend="openai", base_url=smollm_server.base_url, model=smollm_server.model,
-                       max_new_tokens=96, parse_retries=1)  # fmt: skip
-    cfg = APTLoopConfig(model=str(tiny_model), run_dir=str(tmp_path / "run"))
-    loop = APTLoop(cfg, data, GenerationConfig(max_new_tokens=8), AssessConfig(assessor="judge"), RetrieveConfig(),
-                   PairsConfig(), judge)  # fmt: skip
-    try:
-        scored, _ = loop.score(loop.run.iteration(0), "scored", str(tiny_model), str(tiny_model),
-                               loop.load(data.train), file_digest(data.train))  # fmt: skip
-        report = loop.assessor().report.as_dict()
-    finally:
-        loop.run.close()
-    _consistent(report, 3)
+    run = tmp_path / "run"
+    argv = [sys.executable, "-m", "openrlhf_weakness.cli.apt", "--loop.model", str(tiny_model), "--loop.run_dir",
+            str(run), "--loop.iterations", "1", "--data.train", str(tmp_path / "train.jsonl"), "--data.pool",
+            str(tmp_path / "pool.jsonl"), "--data.dev", str(tmp_path / "dev.jsonl"), "--gen.max_new_tokens", "8",
+            "--assess.assessor", "judge", *_role_flags("judge", smollm_server, 64), "--",
+            "--train.micro_batch_size", "2", "--train.batch_size", "2", "--data.max_len", "64"]  # fmt: skip
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=1500)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    scored = [json.loads(line) for line in open(run / "iter_0" / "scored.jsonl")]
+    assert len(scored) == 3
     for r in scored:
-        assert r["score"] in (1, 2, 3, 4, 5, None)
+        assert r["score"] in (1, 2, 3, 4, 5) or (r["score"] is None and "unscored after 1 retries" in r["feedback"])
         assert r["bad"] == (r["score"] is not None and r["score"] < 4)  # unscored is never a bad case
+    final = json.loads((run / "final.json").read_text())
+    assert final["stopped"] in ("no bad cases left", "finished 1 iteration(s)")
+    assert (run / "cache").is_dir()  # the judge's replies are kept: a rerun does not ask again
