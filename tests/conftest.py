@@ -20,6 +20,12 @@ def tiny_model(tmp_path_factory):
     return build_tiny_model(tmp_path_factory.mktemp("models") / "tiny-llama")
 
 
+@pytest.fixture(scope="session")
+def smollm_dir(tmp_path_factory):
+    """The folder SmolLM2-135M-Instruct is converted into from the offline GGUF, once per test run."""
+    return tmp_path_factory.mktemp("smollm")
+
+
 def run_python(code: str, env: dict | None = None, timeout: int = 300) -> subprocess.CompletedProcess:
     """Run ``code`` in a fresh interpreter (patches and torch.distributed state do not leak between tests)."""
     return subprocess.run(

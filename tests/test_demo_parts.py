@@ -30,12 +30,12 @@ def test_scorer_is_reasoning_gyms(tmp_path):
     assert extract_answer("first 3, then 1,024") == "1024" and extract_answer("none") == "none"
 
 
-def test_student_converts_from_the_packaged_gguf_with_the_right_eos(tmp_path):
+def test_student_converts_from_the_packaged_gguf_with_the_right_eos(smollm_dir):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from openrlhf_weakness.demo.student import student_model
 
-    path = student_model(tmp_path)
+    path = student_model(smollm_dir)
     tok = AutoTokenizer.from_pretrained(path)
     model = AutoModelForCausalLM.from_pretrained(path)
     assert tok.eos_token == "<|im_end|>" and model.config.eos_token_id == tok.eos_token_id
@@ -44,7 +44,7 @@ def test_student_converts_from_the_packaged_gguf_with_the_right_eos(tmp_path):
                                     return_tensors="pt", return_dict=True)  # fmt: skip
     out = model.generate(**batch, max_new_tokens=12, do_sample=False)
     assert out.shape[1] > batch["input_ids"].shape[1]
-    assert student_model(tmp_path) == path  # converted once
+    assert student_model(smollm_dir) == path  # converted once
 
 
 def test_stat_demo_data_has_every_skill_and_disjoint_splits(tmp_path):

@@ -15,12 +15,11 @@ pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
 
 @pytest.fixture(scope="module")
-def smollm_server(tmp_path_factory):
+def smollm_server(smollm_dir):
     from openrlhf_weakness.demo.student import student_model
     from openrlhf_weakness.testing.transformers_server import TransformersServer
 
-    folder = tmp_path_factory.mktemp("smollm")
-    with TransformersServer(student_model(folder), folder / "serve.log") as server:
+    with TransformersServer(student_model(smollm_dir), smollm_dir / "serve.log") as server:
         yield server
 
 
