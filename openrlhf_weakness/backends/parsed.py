@@ -57,7 +57,7 @@ def generate_parsed(
     texts = [answers[0] for answers in outputs]
     values = [parse(text) for text in texts]
     pending = [i for i, value in enumerate(values) if value is None]
-    report = ParseReport(role, requests=len(prompts), parsed_first=len(prompts) - len(pending), retried=len(pending))
+    report = ParseReport(role, len(prompts), len(prompts) - len(pending), retried=len(pending) if retries else 0)
     for attempt in range(1, retries + 1):
         if not pending:
             break
