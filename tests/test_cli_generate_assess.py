@@ -193,3 +193,29 @@ def test_judge_constrained_decoding_sends_vllms_structured_outputs_and_every_mat
     with pytest.raises(SystemExit):
         assess.main(_assess_argv(tmp_path, "--assess.assessor", "judge", "--judge.model", "m",
                                  "--judge.structured_output", "vllm"))  # fmt: skip
+
+
+def test_assess_judge_server_dying_mid_stage_is_one_line_and_a_rerun_resumes_from_the_cache(tmp_path, capsys):
+    write_jsonl(tmp_path / "in.jsonl", [{"prompt": f"q{i}", "response": "a", "reference": "a"} for i in range(6)])
+    flags = ["--assess.assessor", "judge", "--judge.backend", "openai", "--judge.model", "judge", "--judge.max_retries",
+             "0", "--judge.max_in_flight", "1", "--judge.cache_dir", str(tmp_path / "cache")]  # fmt: skip
+    answered, state = [], {"broken": False}
+
+    def judge(message: str) -> str:
+        if state["broken"] is None:  # restarted: healthy again
+            return "Feedback: ok. [RESULT] 4"
+        if len(answered) == 4:  # the server breaks after four replies
+            raise RuntimeError("scripted crash")
+        answered.append(message)
+        return "Feedback: ok. [RESULT] 5"
+
+    with ScriptedOpenAIServer(answer_fn=judge) as server:
+        with pytest.raises(SystemExit) as stop:
+            assess.main(_assess_argv(tmp_path, "--judge.base_url", server.base_url, *flags))
+        assert stop.value.code == 2
+        line = capsys.readouterr().err.strip().splitlines()[-1]
+        assert line.startswith("assess: ") and f"cached in {tmp_path / 'cache'}: rerun to go on" in line
+        state["broken"], before = None, server.requests
+        assert assess.main(_assess_argv(tmp_path, "--judge.base_url", server.base_url, *flags)) == 0
+        assert server.requests - before == 2  # only the two that were never answered
+    assert sorted(r["score"] for r in _read(tmp_path / "out.jsonl")) == [4, 4, 5, 5, 5, 5]

@@ -147,14 +147,14 @@ class OpenAIBackend:
                         continue
                     text = raw.decode("utf-8", errors="replace")
                     if resp.status == 429 or resp.status >= 500:
-                        problem = f"HTTP {resp.status}: {text[:200]}"
+                        problem = f"HTTP {resp.status}: {' '.join(text[:200].split())}"
                         retry_after = _retry_after(resp.headers.get("Retry-After"))
                     elif resp.status == 400 and "system" in text.lower() and has_system(body):
                         self.fold_system = True  # the model's chat template has no system role: fold it in
                         return await self._request(session, prompt, params)  # its body has no system message
                     else:
                         raise OpenAIClientError(
-                            f"{self.url} refused the request with HTTP {resp.status}: {text[:500]}"
+                            f"{self.url} refused the request with HTTP {resp.status}: {' '.join(text[:500].split())}"
                         )
             except (aiohttp.ClientError, asyncio.TimeoutError) as err:
                 problem = f"{type(err).__name__}: {err}" if str(err) else type(err).__name__

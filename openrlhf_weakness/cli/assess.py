@@ -66,7 +66,14 @@ def main(argv: list[str] | None = None) -> int:
     except (DataError, ValueError, OSError, RuntimeError) as err:
         raise CliError("assess", err)
     row_keys = RowKeys(input=keys[0], reference=keys[2], response=keys[1])
-    out = assess_rows(assessor, [row for _, row in rows], row_keys, cfg.bad_below, f"assess ({cfg.assessor})")
+    try:
+        out = assess_rows(assessor, [row for _, row in rows], row_keys, cfg.bad_below, f"assess ({cfg.assessor})")
+    except RuntimeError as err:  # the judge's server failed mid-stage (retries exhausted, a refusal)
+        from openrlhf_weakness.backends.cache import DEFAULT_CACHE_DIR
+
+        where = gen.cache_dir or DEFAULT_CACHE_DIR
+        kept = "" if gen.no_cache_enable else f"; the replies received so far are cached in {where}: rerun to go on"
+        raise CliError("assess", f"{err}{kept}") from None
     output = data.output
     write_jsonl(output, out)
     summary = summarize(
