@@ -38,7 +38,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser = argparse.ArgumentParser(prog="openrlhf_weakness.cli.build_pairs", description=__doc__.splitlines()[0])
     add_flags(parser, PairsData, "data")
-    add_flags(parser, PairsConfig, "pairs")
+    # no --pairs.samples here: the input rows carry the samples (responses/scores) that the options choose from
+    add_flags(parser, PairsConfig, "pairs", exclude=("samples", "sample_temperature"))
     return parser
 
 
