@@ -34,7 +34,11 @@ def _pins(path: Path) -> dict[str, str]:
 
 @pytest.mark.parametrize(
     "python, install_path",
-    [("3.11", True), ("3.12", True), ("3.11", False)],
+    [
+        ("3.11", True),
+        pytest.param("3.12", True, marks=pytest.mark.slow),
+        pytest.param("3.11", False, marks=pytest.mark.slow),
+    ],
     ids=["install.sh-py3.11", "install.sh-py3.12", "pip-extra-py3.11"],
 )
 def test_gpu_lock_and_extra_resolve_for_linux_x86_64(python, install_path, tmp_path):
