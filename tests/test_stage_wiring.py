@@ -353,3 +353,22 @@ def test_a_judge_server_that_is_down_stops_the_loop_before_any_student_work(apt_
         with pytest.raises(LoopError, match=rf"^--judge.base_url: no OpenAI-compatible server answers at {dead} "):
             APTLoop(cfg, data, gen, AssessConfig(assessor="judge"), RetrieveConfig(), PairsConfig(), judge)
         assert server.requests == 0 and not (apt_files / "run").exists()
+
+
+def test_a_student_server_failing_mid_run_stops_cli_apt_with_one_line(apt_files, capsys):
+    """Before: OpenAIRetriesExhausted went up through cli.apt as a traceback."""
+    from openrlhf_weakness.cli import apt
+
+    def broken(message: str) -> str:
+        raise RuntimeError("scripted crash")
+
+    with ScriptedOpenAIServer(answer_fn=broken) as server:
+        argv = ["--loop.model", "student-0", "--loop.run_dir", str(apt_files / "run"), "--gen.backend", "openai",
+                "--gen.base_url", server.base_url, "--gen.max_retries", "0"]  # fmt: skip
+        argv += [f"--data.{k}={apt_files / f'{k}.jsonl'}" for k in ("train", "pool", "dev")]
+        with pytest.raises(SystemExit) as stop:
+            apt.main(argv)
+    assert stop.value.code == 2
+    line = capsys.readouterr().err.strip().splitlines()[-1]
+    assert line.startswith("apt: ") and "still failing after 0 retries (HTTP 500" in line
+    assert line.endswith("in the response cache: rerun the same command to go on")

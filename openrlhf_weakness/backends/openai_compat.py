@@ -15,11 +15,18 @@ from openrlhf_weakness.backends.config import GenerationConfig, SamplingParams
 JSON_HEADERS = {"Content-Type": "application/json"}
 
 
-class OpenAIClientError(RuntimeError):
+class OpenAIServerError(RuntimeError):
+    """A request to an OpenAI-compatible server failed for good. What was answered before stays in the response
+    cache, so a rerun of the same command asks only for the rest."""
+
+    RESUME_HINT = "; the replies received so far are in the response cache: rerun the same command to go on"
+
+
+class OpenAIClientError(OpenAIServerError):
     """The server refused the request (4xx other than 429): retrying would not help."""
 
 
-class OpenAIRetriesExhausted(RuntimeError):
+class OpenAIRetriesExhausted(OpenAIServerError):
     """A request kept failing (429/5xx/timeout/malformed reply) after every retry."""
 
 

@@ -81,10 +81,14 @@ def main(argv: list[str] | None = None) -> int:
                        judge)  # fmt: skip
     except (RunDirBusy, ValueError) as err:
         raise CliError("apt", err)
+    from openrlhf_weakness.backends.openai_compat import OpenAIServerError
+
     try:
         loop.run_loop()
     except ValueError as err:  # LoopError (files, rows, keys) and bad settings found when a stage starts
         raise CliError("apt", err)
+    except OpenAIServerError as err:  # a student or judge server failed mid-stage
+        raise CliError("apt", f"{err}{err.RESUME_HINT}") from None
     finally:
         loop.run.close()
     return 0

@@ -66,9 +66,11 @@ def main(argv: list[str] | None = None) -> int:
     except (DataError, ValueError, OSError, RuntimeError) as err:
         raise CliError("assess", err)
     row_keys = RowKeys(input=keys[0], reference=keys[2], response=keys[1])
+    from openrlhf_weakness.backends.openai_compat import OpenAIServerError
+
     try:
         out = assess_rows(assessor, [row for _, row in rows], row_keys, cfg.bad_below, f"assess ({cfg.assessor})")
-    except RuntimeError as err:  # the judge's server failed mid-stage (retries exhausted, a refusal)
+    except OpenAIServerError as err:  # the judge's server failed mid-stage (retries exhausted, a refusal)
         from openrlhf_weakness.backends.cache import DEFAULT_CACHE_DIR
 
         where = gen.cache_dir or DEFAULT_CACHE_DIR

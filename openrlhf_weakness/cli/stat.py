@@ -51,10 +51,14 @@ def main(argv: list[str] | None = None) -> int:
                                 teacher, assess, judge)  # fmt: skip
     except (RunDirBusy, StatError) as err:
         raise CliError("stat", err)
+    from openrlhf_weakness.backends.openai_compat import OpenAIServerError
+
     try:
         pipeline.run()
     except StatError as err:
         raise CliError("stat", err)
+    except OpenAIServerError as err:  # a student, teacher or judge server failed mid-stage
+        raise CliError("stat", f"{err}{err.RESUME_HINT}") from None
     finally:
         pipeline.close()
     return 0
