@@ -67,15 +67,12 @@ def check_training(model: str, work_dir: Path, device: str, steps: int) -> str:
     """A few cli.train_apt steps and the stock openrlhf.cli.train_dpo on the same pairs (ZeRO-2, bf16): wall times."""
     from openrlhf_weakness.io import write_jsonl
     from openrlhf_weakness.launch import run_training
+    from openrlhf_weakness.patches import default_attn_implementation
     from openrlhf_weakness.testing.toy_data import toy_rows
 
     work_dir.mkdir(parents=True, exist_ok=True)
     data = work_dir / "pairs.jsonl"
-    write_jsonl(
-        data, [dict(row, weight=1.0) for row in toy_rows(8 * steps)]
-    )  # full pairs: the stock trainer needs them
-    from openrlhf_weakness.patches import default_attn_implementation
-
+    write_jsonl(data, [dict(row, weight=1.0) for row in toy_rows(8 * steps)])  # full pairs: the stock DPO needs them
     attn = default_attn_implementation(cuda=device == "cuda")
     common = ["--model.model_name_or_path", model, "--data.dataset", str(data), "--data.prompt_key", "prompt",
               "--train.micro_batch_size", "4", "--train.batch_size", "8", "--train.max_epochs", "1",
