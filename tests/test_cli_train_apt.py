@@ -103,7 +103,9 @@ CHAT = [{"role": "user", "content": "What is 2 plus 3?"}]
     [
         (['{"prompt": "q", "chosen": "a", "chosen": "b", "rejected": "c"}'], [], "line 1, key 'chosen': appears twice"),
         ([json.dumps({"prompt": CHAT, "chosen": "5", "rejected": "6"})], ["--data.apply_chat_template"],
-         "line 1, key 'chosen': is a str but 'prompt' is a list"),
+         "line 1, key 'chosen': must be a list of chat messages with --data.apply_chat_template"),
+        ([json.dumps({"prompt": "q", "chosen": "5", "rejected": "6"})], ["--data.apply_chat_template"],
+         "line 1, key 'prompt': must be a list of chat messages"),  # OpenRLHF's RewardDataset: a jinja traceback
         ([json.dumps({"prompt": 7, "chosen": "5", "rejected": "6"})], [], "line 1, key 'prompt': must be a string"),
         ([json.dumps({"prompt": "q", "chosen": ["5"], "rejected": "6"})], [], "line 1, key 'chosen': must be a string"),
         ([json.dumps({"prompt": "q", "chosen": "5", "rejected": "   "})], [], "line 1, key 'rejected': empty string"),

@@ -6,6 +6,8 @@ import re
 import subprocess
 import sys
 
+import pytest
+
 
 def _doctor(*args, timeout=600):
     return subprocess.run([sys.executable, "-m", "openrlhf_weakness.cli.doctor", *args], capture_output=True,
@@ -27,6 +29,7 @@ def test_gpu_doctor_on_a_cpu_host_skips_every_gpu_check_with_its_reason(tmp_path
         assert status == "skipped" and "no CUDA device" in reason
 
 
+@pytest.mark.slow  # 75 s; the skip-all and failing-check tests below stay in make test
 def test_gpu_doctor_rehearsed_on_cpu_runs_each_check_for_real(tiny_model, tmp_path):
     """The machine report, the short DPO run, and --gpu.device cpu running the GPU code path with a tiny model:
     training through cli.train_apt and the stock train_dpo, HF generation, the embedder; faiss on GPU is absent

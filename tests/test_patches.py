@@ -83,8 +83,8 @@ def test_apply_is_idempotent_and_reports_active_patches():
         print("GLOBAL", torch.cuda.current_device.__module__)
         """)
     assert proc.returncode == 0, proc.stderr
-    assert "FIRST ['flash_attn_stub', 'strategy_cpu']" in proc.stdout
-    assert "SECOND ['flash_attn_stub', 'strategy_cpu']" in proc.stdout
+    assert "FIRST ['flash_attn_stub', 'strategy_cpu', 'fp32_params']" in proc.stdout
+    assert "SECOND ['flash_attn_stub', 'strategy_cpu', 'fp32_params']" in proc.stdout
     assert "TORCH TorchWithCpuCuda CpuCuda" in proc.stdout
     assert "GLOBAL torch.cuda" in proc.stdout  # the rest of the process keeps the real torch.cuda
 

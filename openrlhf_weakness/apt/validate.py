@@ -23,9 +23,13 @@ def local_files(dataset_flag: str | None) -> list[str]:
     return [p for p in paths if p.lower().endswith(LOCAL_SUFFIXES) and os.path.isfile(p)]
 
 
-def check_message_field(path, line: int, key: str, value, chat: bool) -> None:
+def check_message_field(path, line: int, key: str, value, chat: bool, chat_needs_list: bool = False) -> None:
     """A prompt/answer field as OpenRLHF's datasets read it: a non-empty string, or with ``--data.apply_chat_template``
-    a non-empty list of ``{"role": str, "content": str}`` messages."""
+    a non-empty list of ``{"role": str, "content": str}`` messages (only that where ``chat_needs_list``: OpenRLHF's
+    RewardDataset hands the field to the chat template as it is)."""
+    if chat and chat_needs_list and isinstance(value, str):
+        raise DataError(path, line, "must be a list of chat messages with --data.apply_chat_template (OpenRLHF's "
+                        "RewardDataset does not wrap a string), got a string", key)  # fmt: skip
     if chat and isinstance(value, list):
         if not value:
             raise DataError(path, line, "empty message list", key)
@@ -71,16 +75,13 @@ def validate_pairs_file(
         for key in (k for k in (prompt_key, chosen_key) if k):
             if key not in row or row[key] is None:
                 raise DataError(path, lineno, "missing (every row needs it)", key)
-            check_message_field(path, lineno, key, row[key], chat)
+            check_message_field(path, lineno, key, row[key], chat, chat_needs_list=True)
         rejected = row.get(rejected_key)
         if rejected is None or rejected == "" or rejected == []:
             counts["sft_only"] += 1
         else:
-            check_message_field(path, lineno, rejected_key, rejected, chat)
-            _same_kind(path, lineno, (chosen_key, row[chosen_key]), (rejected_key, rejected))
+            check_message_field(path, lineno, rejected_key, rejected, chat, chat_needs_list=True)
             counts["pairs"] += 1
-        if prompt_key:
-            _same_kind(path, lineno, (prompt_key, row[prompt_key]), (chosen_key, row[chosen_key]))
         if weight_key:
             if weight_key not in row:
                 raise DataError(path, lineno, "missing (--apt.weight_key is set)", weight_key)

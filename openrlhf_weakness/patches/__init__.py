@@ -33,9 +33,9 @@ _APPLIED: list[str] = []
 
 
 def _patches() -> list[Patch]:
-    from openrlhf_weakness.patches import flash_attn_stub, strategy_cpu
+    from openrlhf_weakness.patches import flash_attn_stub, fp32_params, strategy_cpu
 
-    return [flash_attn_stub.PATCH, strategy_cpu.PATCH]
+    return [flash_attn_stub.PATCH, strategy_cpu.PATCH, fp32_params.PATCH]
 
 
 def cuda_available() -> bool:
