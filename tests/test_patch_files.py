@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from safetensors import safe_open
 
 from openrlhf_weakness.io import write_jsonl
 from openrlhf_weakness.launch import single_process_env
@@ -73,10 +74,29 @@ def test_stock_train_dpo_trains_on_cpu_from_a_patched_copy(tiny_model, tmp_path,
     copy = patched_copy
     data, out = tmp_path / "pairs.jsonl", tmp_path / "dpo"
     write_jsonl(data, toy_rows(16))
-    argv = ["openrlhf.cli.train_dpo", "--model.model_name_or_path", str(tiny_model), "--data.dataset", str(data),
-            "--data.prompt_key", "prompt", "--ckpt.output_dir", str(out), "--train.micro_batch_size", "4",
-            "--train.batch_size", "8", "--ds.zero_stage", "2", "--ds.attn_implementation", "eager",
-            "--data.max_len", "64"]  # fmt: skip
+    argv = [
+        "openrlhf.cli.train_dpo",
+        "--model.model_name_or_path",
+        str(tiny_model),
+        "--data.dataset",
+        str(data),
+        "--data.prompt_key",
+        "prompt",
+        "--ckpt.output_dir",
+        str(out),
+        "--train.micro_batch_size",
+        "4",
+        "--train.batch_size",
+        "8",
+        "--ds.zero_stage",
+        "2",
+        "--ds.attn_implementation",
+        "eager",
+        "--data.max_len",
+        "64",
+        "--ds.param_dtype",
+        "fp32",
+    ]  # fmt: skip (fp32: 0003-fp32_params.patch)
     code = ("import runpy, sys, openrlhf; print('FROM', openrlhf.__file__, flush=True); "
             f"sys.argv = {argv!r}; runpy.run_module('openrlhf.cli.train_dpo', run_name='__main__')")  # fmt: skip
     env = single_process_env()
@@ -85,4 +105,5 @@ def test_stock_train_dpo_trains_on_cpu_from_a_patched_copy(tiny_model, tmp_path,
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=600)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
     assert f"FROM {copy}" in proc.stdout and "openrlhf_weakness" not in proc.stdout + proc.stderr
-    assert (out / "model.safetensors").exists() or any(out.glob("*.safetensors"))
+    with safe_open(str(out / "model.safetensors"), "pt") as weights:
+        assert {weights.get_slice(name).get_dtype() for name in weights.keys()} == {"F32"}
