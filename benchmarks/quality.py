@@ -34,14 +34,29 @@ COMPARISONS = {  # name: (arm, against)
 
 class Experiment:
     def __init__(self, opts):
-        from openrlhf_weakness.experiment.controlled import DomainSizes, PretrainConfig, build_domain, pretrain_student
-
         self.opts, self.work = opts, Path(opts.work_dir)
-        self.paths = build_domain(
-            self.work / "data", DomainSizes(pretrain_weak=opts.pretrain_weak), seed=opts.data_seed
-        )
-        self.student = str(pretrain_student(self.work / "student", self.paths["pretrain"],
-                                            PretrainConfig(steps=opts.pretrain_steps)))  # fmt: skip
+        if opts.setting == "controlled":
+            from openrlhf_weakness.experiment import exact_match
+            from openrlhf_weakness.experiment.controlled import (
+                DomainSizes,
+                PretrainConfig,
+                build_domain,
+                pretrain_student,
+            )
+
+            sizes = DomainSizes(pretrain_weak=opts.pretrain_weak)
+            self.paths = build_domain(self.work / "data", sizes, seed=opts.data_seed)
+            self.student = str(pretrain_student(self.work / "student", self.paths["pretrain"],
+                                                PretrainConfig(steps=opts.pretrain_steps)))  # fmt: skip
+            self.assessor_file, self.max_new_tokens, self.max_len = exact_match.__file__, 16, 64
+        else:
+            from openrlhf_weakness.demo import rg_score
+            from openrlhf_weakness.demo.student import student_model
+            from openrlhf_weakness.experiment.real import RealSizes, build_real_domain
+
+            self.paths = build_real_domain(self.work / "data", RealSizes(), seed=opts.data_seed)
+            self.student = student_model(self.work / "models")
+            self.assessor_file, self.max_new_tokens, self.max_len = rg_score.__file__, 48, 128
         self.splits = ("dev", "guard") if opts.dev_only_enable else ("dev", "guard", "test")
         self.rows = {k: [json.loads(line) for line in open(p)] for k, p in self.paths.items() if k != "pretrain"}
         for folder in ("results", "arms"):
@@ -51,20 +66,20 @@ class Experiment:
     def common_train_args(self, seed: int) -> list[str]:
         o = self.opts
         return ["--train.micro_batch_size", "8", "--train.batch_size", "16", "--train.max_epochs", str(o.epochs),
-                "--adam.lr", str(o.lr), "--data.max_len", "64", "--ds.attn_implementation", "eager",
+                "--adam.lr", str(o.lr), "--data.max_len", str(self.max_len), "--ds.attn_implementation", "eager",
                 "--train.seed", str(seed), "--ds.param_dtype", o.param_dtype]  # fmt: skip
 
     def gen(self, model: str):
         from openrlhf_weakness.backends.config import GenerationConfig
 
-        return GenerationConfig(backend="hf", model=model, max_new_tokens=16, batch_size=64, dtype="float32",
+        return GenerationConfig(backend="hf", model=model, max_new_tokens=self.max_new_tokens, batch_size=64,
+                                dtype="float32",
                                 chat_template_enable=True, cache_dir=str(self.work / "cache"))  # fmt: skip
 
     def assess_cfg(self):
         from openrlhf_weakness.assess.config import AssessConfig
-        from openrlhf_weakness.experiment import exact_match
 
-        return AssessConfig(assessor="function", function_path=exact_match.__file__, num_workers=1)
+        return AssessConfig(assessor="function", function_path=self.assessor_file, num_workers=1)
 
     def score(self, model: str, splits) -> dict:
         """Per-question right (1) / wrong (0) of ``model`` on each split, greedy."""
@@ -72,13 +87,13 @@ class Experiment:
         from openrlhf_weakness.assess.function import FunctionAssessor
         from openrlhf_weakness.backends.config import SamplingParams
         from openrlhf_weakness.backends.hf import HFBackend
-        from openrlhf_weakness.experiment import exact_match
 
         backend = HFBackend(model, 64, "float32", True)
         out = {}
         for split in splits:
-            scored, _ = answer_and_assess(backend, FunctionAssessor(exact_match.__file__), self.rows[split],
-                                          SamplingParams(max_new_tokens=16), RowKeys(), 4, desc=split)  # fmt: skip
+            scored, _ = answer_and_assess(backend, FunctionAssessor(self.assessor_file), self.rows[split],
+                                          SamplingParams(max_new_tokens=self.max_new_tokens), RowKeys(), 4,
+                                          desc=split)  # fmt: skip
             out[split] = [1.0 if r["score"] == 5 else 0.0 for r in scored]
         return out
 
@@ -88,10 +103,11 @@ class Experiment:
         return _train_once(module, args, out, out.with_name(out.name + ".log"))
 
     def sft(self, rows: list[dict], name: str, seed: int) -> str:
+        from openrlhf_weakness.apt.pairs import reference_text
         from openrlhf_weakness.io import write_jsonl
 
-        data = self.work / "arms" / f"{name}-s{seed}.jsonl"
-        write_jsonl(data, [{"input": r["prompt"], "output": r["reference"]} for r in rows])
+        data = self.work / "arms" / f"{name}-s{seed}.jsonl"  # the real setting's worked solution, as APT's chosen
+        write_jsonl(data, [{"input": r["prompt"], "output": reference_text(r["reference"])} for r in rows])
         args = ["--model.model_name_or_path", self.student, "--data.dataset", str(data), "--data.input_key",
                 "input", "--data.output_key", "output", "--data.apply_chat_template"]  # fmt: skip
         args += self.common_train_args(seed)
@@ -235,7 +251,8 @@ def summarize(exp: Experiment, base: dict, results: list[dict]) -> dict:
     o = exp.opts
     budget = {"lr": o.lr, "epochs": o.epochs, "batch_size": 16, "iterations": o.iterations, "sft_coef": o.sft_coef,
               "retrieve_scale": o.retrieve_scale, "stat_rows": o.stat_rows, "stat_k": o.stat_k,
-              "chosen": o.chosen, "rejected": o.rejected, "samples": o.samples}  # fmt: skip
+              "chosen": o.chosen, "rejected": o.rejected, "samples": o.samples, "beta": o.beta,
+              "param_dtype": o.param_dtype}  # fmt: skip
     out = {"setting": o.setting, "n_test": len(test_rows), "n_guard": len(exp.rows["guard"]), "skills": skills,
            "stat_top_skills": top, "arms": {}, "comparisons": {}, "failed": failed, "budget": budget}  # fmt: skip
     for arm in arms:
@@ -307,20 +324,31 @@ def plot(summary: dict, path: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--setting", default="controlled", choices=["controlled"])
-    parser.add_argument("--work_dir", default="runs/quality_controlled")
+    parser.add_argument(
+        "--setting",
+        default="controlled",
+        choices=["controlled", "real"],
+        help="controlled: the in-process Llama on letter skills; real: SmolLM2-135M on reasoning-gym",
+    )
+    parser.add_argument("--work_dir", default=None, help="default runs/quality_<setting>")
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--arms", default=",".join(ARMS), help="comma-separated arms to run (base always)")
-    parser.add_argument("--lr", type=float, default=3e-4, help="learning rate of every arm (chosen on dev)")
+    parser.add_argument(
+        "--lr",
+        type=float,
+        default=None,
+        help="learning rate of every arm (chosen on dev; default 3e-4 controlled, 2e-5 real)",
+    )
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--iterations", type=int, default=2, help="APT iterations (best on dev)")
     parser.add_argument("--sft_coef", type=float, default=0.5, help="APT's alpha")
     parser.add_argument("--beta", type=float, default=0.1, help="DPO's beta (APT and DPO-only)")
     parser.add_argument(
         "--param_dtype",
-        default="bf16",
+        default=None,
         choices=["bf16", "fp32"],
-        help="training dtype of every arm (fp32: the CPU patch, 1.3-2.3x faster on a CPU without bf16)",
+        help="training dtype of every arm (default bf16 controlled, fp32 real; fp32: the CPU patch, 1.3-2.3x faster "
+        "on a CPU without bf16)",
     )
     parser.add_argument("--retrieve_scale", type=float, default=1.0, help="APT: similar cases per bad case")
     parser.add_argument("--chosen", default="reference", choices=["reference", "self_correct"], help="APT: chosen")
@@ -332,8 +360,15 @@ def main() -> None:
     parser.add_argument("--pretrain_weak", type=int, default=400, help="pre-training questions per weak skill")
     parser.add_argument("--data_seed", type=int, default=1)
     parser.add_argument("--dev_only_enable", action="store_true", help="score dev and guard only (choosing settings)")
-    parser.add_argument("--out", default="benchmarks/results/quality_controlled.json")
+    parser.add_argument("--out", default=None, help="default benchmarks/results/quality_<setting>.json")
     opts = parser.parse_args()
+    real = opts.setting == "real"
+    opts.lr = opts.lr if opts.lr is not None else (2e-5 if real else 3e-4)
+    opts.param_dtype = opts.param_dtype or ("fp32" if real else "bf16")
+    if opts.work_dir is None:
+        opts.work_dir = f"runs/quality_{opts.setting}"
+    if opts.out is None:
+        opts.out = f"benchmarks/results/quality_{opts.setting}.json"
     from openrlhf_weakness import patches
     from openrlhf_weakness.io import write_json
 

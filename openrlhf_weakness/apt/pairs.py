@@ -4,6 +4,7 @@ iteration) and a weight. Rows without ``rejected`` train the SFT term only."""
 
 from __future__ import annotations
 
+import json
 import random
 from collections import Counter
 from dataclasses import dataclass
@@ -38,12 +39,17 @@ class PairsConfig:
 
 
 def reference_text(value):
-    """A reference as text: ledger labels may be JSON objects ({"answer": ..., "datasource": ...})."""
+    """A reference as text: labels may be JSON objects ({"answer": ..., "datasource": ...}); one that carries a worked
+    ``solution`` gives that, the text the model should learn to write (assessors still read ``answer``)."""
     if isinstance(value, dict) or (isinstance(value, str) and value.strip().startswith("{")):
         from openrlhf_weakness.hooks.rewarder import parse_label
 
         try:
-            return parse_label(value)[0]
+            label = json.loads(value) if isinstance(value, str) else value
+            solution = label.get("solution") if isinstance(label, dict) else None
+            if isinstance(solution, str) and solution.strip():
+                return solution
+            return parse_label(label)[0]
         except ValueError:
             return value
     return value
