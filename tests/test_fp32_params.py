@@ -74,3 +74,11 @@ def test_fp32_flag_stays_refused_on_a_cuda_host():
         """, env=single_process_env())  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     assert "fp32_params" not in proc.stdout
+
+
+def test_demos_train_in_fp32_on_a_cpu_host_only(monkeypatch):
+    from openrlhf_weakness import patches
+
+    assert patches.cpu_training_dtype_args() == ["--ds.param_dtype", "fp32"]  # this machine has no CUDA
+    monkeypatch.setattr(patches, "cuda_available", lambda: True)  # simulated CUDA: OpenRLHF's bf16 default stands
+    assert patches.cpu_training_dtype_args() == []

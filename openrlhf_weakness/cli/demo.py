@@ -41,9 +41,11 @@ class DemoConfig:
 
 def _train_common(cfg: DemoConfig) -> list[str]:
     """Training flags shared by APT and both baselines: same batches, steps and learning rate."""
+    from openrlhf_weakness.patches import cpu_training_dtype_args
+
     return ["--train.micro_batch_size", "8", "--train.batch_size", "16", "--train.max_epochs", str(cfg.epochs),
             "--adam.lr", str(cfg.lr), "--data.max_len", "160", "--data.apply_chat_template",
-            "--ds.attn_implementation", "eager"]  # fmt: skip
+            "--ds.attn_implementation", "eager", *cpu_training_dtype_args()]  # fmt: skip
 
 
 def _train_once(module: str, args: list[str], out: Path, log: Path) -> str:

@@ -74,11 +74,13 @@ def per_skill_accuracy(model: str, rows: list[dict], cache_dir: Path, desc: str)
 
 def sft(student: str, data: str, out: Path, log: Path, lr: float, epochs: int) -> str:
     from openrlhf_weakness.cli.demo import _train_once
+    from openrlhf_weakness.patches import cpu_training_dtype_args
 
     args = ["--model.model_name_or_path", student, "--data.dataset", data, "--data.input_key", "input",
             "--data.output_key", "output", "--data.apply_chat_template", "--ds.attn_implementation", "eager",
             "--train.micro_batch_size", "8", "--train.batch_size", "16", "--train.max_epochs", str(epochs),
-            "--adam.lr", str(lr), "--data.max_len", "160", "--stat.weight_key", ""]  # fmt: skip
+            "--adam.lr", str(lr), "--data.max_len", "160", "--stat.weight_key", "",
+            *cpu_training_dtype_args()]  # fmt: skip
     return _train_once("openrlhf_weakness.cli.train_stat_sft", args, out, log)
 
 
