@@ -68,7 +68,7 @@ def test_with_cuda_simulated_only_the_flash_attn_stand_in_applies():
         print("DS", "openrlhf.utils.deepspeed.deepspeed" in sys.modules)
         """)
     assert proc.returncode == 0, proc.stderr
-    assert "ACTIVE ['flash_attn_stub']" in proc.stdout  # flash-attn is not installed on this machine
+    assert "ACTIVE ['flash_attn_stub']" in proc.stdout  # flash-attn is not installed here; fp32_params is CPU-only
     assert "FLASH True" in proc.stdout and "DS False" in proc.stdout
 
 
