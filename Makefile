@@ -4,7 +4,7 @@ export TORCH_EXTENSIONS_DIR := $(CURDIR)/.venv/torch_extensions
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install test test-all demo demo-stat doctor bench format lint
+.PHONY: install test test-all demo demo-stat demo-smollm demo-stat-smollm doctor bench format lint
 
 install:
 	@bash scripts/install.sh
@@ -16,10 +16,22 @@ test: install
 test-all: install
 	$(PY) -m pytest -q
 
+# The quality experiment's controlled setting at the configuration chosen on dev, 2 training seeds, a table with 95%
+# paired-bootstrap intervals (about 10 minutes each on 2 cores; rerunning resumes). See README "Does it make a model better?"
+DEMO_QUALITY := $(PY) benchmarks/quality.py --setting controlled --data_seed 3 --seeds 2 --iterations 1 --epochs 3 \
+	--param_dtype fp32 --work_dir runs/demo_quality
+
 demo: install
-	$(PY) -m openrlhf_weakness.cli.demo
+	$(DEMO_QUALITY) --arms apt,sft_same_budget --retrieve_scale 8 --sft_coef 3.0 --out runs/demo_quality/apt.json
 
 demo-stat: install
+	$(DEMO_QUALITY) --arms stat_sel,sft_uniform --stat_rows 720 --out runs/demo_quality/stat.json
+
+# The first demos: APT / STAT-Sel on SmolLM2-135M-Instruct, one seed, no intervals
+demo-smollm: install
+	$(PY) -m openrlhf_weakness.cli.demo
+
+demo-stat-smollm: install
 	$(PY) -m openrlhf_weakness.cli.demo_stat
 
 # On a CUDA host the doctor also proves every GPU component (--gpu_enable); elsewhere it skips them.
