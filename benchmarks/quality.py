@@ -1,9 +1,10 @@
 """Quality experiment: do APT and STAT-Sel make a model better than the same training budget spent on plain SFT?
 
-    .venv/bin/python benchmarks/quality.py --setting controlled [--seeds 3] [--lr 1e-3]
+    .venv/bin/python benchmarks/quality.py --setting controlled|real [--seeds 3] [--lr 1e-3]
 
 Controlled setting: a small Llama pre-trained in-process to partial competence on letter-string skills
-(openrlhf_weakness.experiment.controlled). Arms, each trained from the same student with OpenRLHF's engines (CPU
+(openrlhf_weakness.experiment.controlled). Real setting: SmolLM2-135M-Instruct on reasoning-gym arithmetic where its
+competence is mixed (openrlhf_weakness.experiment.real), trained in fp32 on a CPU. Arms, each trained from the same student with OpenRLHF's engines (CPU
 patches) and the same rows, steps and learning rate as its baseline: base; APT (the loop, best iteration on dev);
 SFT on as many random domain rows as APT's first pairs; DPO without the SFT term on APT's pairs; STAT-Sel (profile
 from the student's dev failures, materialised draw); SFT on a uniform draw of the same size. Every choice is made on
