@@ -3,7 +3,8 @@
     deepspeed --module openrlhf_weakness.cli.train_apt <train_dpo flags> --apt.sft_coef 0.5 --apt.weight_key weight
 
 The ``--apt.*`` flags are parsed here; everything else goes to OpenRLHF's own ``train_dpo`` module, run as it is with
-``APTTrainer`` and ``APTRewardDataset`` put in place of ``DPOTrainer`` and ``RewardDataset``.
+``APTTrainer`` and ``APTRewardDataset`` put in place of ``DPOTrainer`` and ``RewardDataset``. On a CPU host
+``--ds.param_dtype`` also takes fp32 (the fp32_params patch; bf16 is emulated, and 2-10x slower, on most CPUs).
 """
 
 from __future__ import annotations
