@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import os
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 SUFFIX = "\nGive only the final answer."  # as in the competence grid that chose this domain
@@ -29,17 +29,11 @@ class RealSizes:
     """Questions per category and split; a small category (products has 100 distinct questions, chain_sum 200) gives
     what it has, in the order of SPLITS. The defaults give a test split of 500."""
 
-    dev: dict = None
-    test: dict = None
-    train: dict = None
-    pool: dict = None
+    dev: dict = field(default_factory=lambda: {"products": 15, "chain_sum": 25, "basic_arithmetic": 40})
+    test: dict = field(default_factory=lambda: {"products": 40, "chain_sum": 80, "basic_arithmetic": 380})
+    train: dict = field(default_factory=lambda: {"products": 15, "chain_sum": 30, "basic_arithmetic": 75})
+    pool: dict = field(default_factory=lambda: {"products": 30, "chain_sum": 65, "basic_arithmetic": 600})
     guard: int = 30  # per guard generator
-
-    def __post_init__(self):
-        self.dev = self.dev or {"products": 15, "chain_sum": 25, "basic_arithmetic": 40}
-        self.test = self.test or {"products": 40, "chain_sum": 80, "basic_arithmetic": 380}
-        self.train = self.train or {"products": 15, "chain_sum": 30, "basic_arithmetic": 75}
-        self.pool = self.pool or {"products": 30, "chain_sum": 65, "basic_arithmetic": 600}
 
 
 def solution(entry: dict) -> str:
