@@ -23,7 +23,7 @@ def parse_args(module: str, argv: list[str]) -> SimpleNamespace:
     """
     import openrlhf.utils
 
-    argv, fp32 = _split_fp32(argv)
+    argv, dtype = _split_param_dtype(argv)
     real = openrlhf.utils.get_strategy
 
     def capture(args):
@@ -35,8 +35,8 @@ def parse_args(module: str, argv: list[str]) -> SimpleNamespace:
         sys.argv = [module, *argv]
         runpy.run_module(module, run_name="__main__", alter_sys=False)
     except _ArgsCaptured as captured:
-        if fp32:
-            captured.parsed.ds.param_dtype = "fp32"
+        if dtype:
+            captured.parsed.ds.param_dtype = dtype
         return captured.parsed
     finally:
         openrlhf.utils.get_strategy = real
@@ -46,28 +46,29 @@ def parse_args(module: str, argv: list[str]) -> SimpleNamespace:
 
 def run(module: str, argv: list[str]) -> None:
     """Run ``module`` as ``python -m module argv`` in this process (after the caller swapped in its components)."""
-    argv, fp32 = _split_fp32(argv)
-    if fp32:
+    argv, dtype = _split_param_dtype(argv)
+    if dtype:
         import openrlhf.utils
 
         real = openrlhf.utils.get_strategy
 
-        def get_strategy_fp32(args):
-            args.ds.param_dtype = "fp32"
+        def get_strategy_with_dtype(args):
+            args.ds.param_dtype = dtype
             return real(args)
 
-        openrlhf.utils.get_strategy = get_strategy_fp32
+        openrlhf.utils.get_strategy = get_strategy_with_dtype
     sys.argv = [module, *argv]
     runpy.run_module(module, run_name="__main__", alter_sys=True)
 
 
-def _split_fp32(argv: list[str]) -> tuple[list[str], bool]:
-    """OpenRLHF's argv with ``--ds.param_dtype fp32`` passed to its parser as bf16 and set back on the parsed
-    arguments, where the CPU patch that teaches OpenRLHF float32 is active (elsewhere its parser refuses fp32)."""
+def _split_param_dtype(argv: list[str]) -> tuple[list[str], str | None]:
+    """OpenRLHF's argv with ``--ds.param_dtype fp32`` passed to its parser as bf16, and the dtype to set back on the
+    parsed arguments (None: nothing to set), where the CPU patch that teaches OpenRLHF float32 is active (elsewhere
+    its parser refuses fp32)."""
     from openrlhf_weakness import patches
+    from openrlhf_weakness.patches import fp32_params
 
-    if "fp32_params" not in patches.active():
-        return argv, False
-    from openrlhf_weakness.patches.fp32_params import split_param_dtype
-
-    return split_param_dtype(argv)
+    if fp32_params.PATCH.name not in patches.active():
+        return argv, None
+    argv, fp32 = fp32_params.split_param_dtype(argv)
+    return argv, fp32_params.FP32 if fp32 else None
