@@ -22,12 +22,15 @@ import traceback
 from pathlib import Path
 
 ARMS = ("apt", "sft_same_budget", "dpo_only", "stat_sel", "sft_uniform")
+OPTIONAL_ARMS = ("stat_sel_sampler",)  # run only when named in --arms
 COMPARISONS = {  # name: (arm, against)
     "apt_vs_base": ("apt", "base"),
     "apt_vs_sft": ("apt", "sft_same_budget"),
     "dpo_only_vs_sft": ("dpo_only", "sft_same_budget"),
     "apt_vs_dpo_only": ("apt", "dpo_only"),
     "stat_sel_vs_uniform": ("stat_sel", "sft_uniform"),
+    "stat_sel_sampler_vs_uniform": ("stat_sel_sampler", "sft_uniform"),
+    "stat_sel_sampler_vs_stat_sel": ("stat_sel_sampler", "stat_sel"),
     "stat_sel_vs_base": ("stat_sel", "base"),
     "sft_same_budget_vs_base": ("sft_same_budget", "base"),
 }
@@ -103,16 +106,24 @@ class Experiment:
 
         return _train_once(module, args, out, out.with_name(out.name + ".log"))
 
-    def sft(self, rows: list[dict], name: str, seed: int) -> str:
+    def sft(self, rows: list[dict], name: str, seed: int, weights: list[float] | None = None) -> str:
+        """SFT on ``rows`` (OpenRLHF's train_sft), or, with ``weights``, on all of them through STAT's weighted
+        sampler drawing ``--stat_rows`` rows per epoch (train_stat_sft): the same steps as the materialised draw."""
         from openrlhf_weakness.apt.pairs import reference_text
         from openrlhf_weakness.io import write_jsonl
 
         data = self.work / "arms" / f"{name}-s{seed}.jsonl"  # the real setting's worked solution, as APT's chosen
-        write_jsonl(data, [{"input": r["prompt"], "output": reference_text(r["reference"])} for r in rows])
+        out = [{"input": r["prompt"], "output": reference_text(r["reference"])} for r in rows]
+        if weights is not None:
+            out = [dict(row, stat_weight=w) for row, w in zip(out, weights)]
+        write_jsonl(data, out)
         args = ["--model.model_name_or_path", self.student, "--data.dataset", str(data), "--data.input_key",
                 "input", "--data.output_key", "output", "--data.apply_chat_template"]  # fmt: skip
         args += self.common_train_args(seed)
-        return self.train("openrlhf.cli.train_sft", args, self.work / "arms" / f"{name}-s{seed}")
+        if weights is None:
+            return self.train("openrlhf.cli.train_sft", args, self.work / "arms" / f"{name}-s{seed}")
+        args += ["--stat.weight_key", "stat_weight", "--stat.total", str(self.opts.stat_rows)]
+        return self.train("openrlhf_weakness.cli.train_stat_sft", args, self.work / "arms" / f"{name}-s{seed}")
 
     # ---- arms ------------------------------------------------------------------------------------------------
     def apt_loop(self, seed: int):
@@ -125,7 +136,8 @@ class Experiment:
                                                      str(self.opts.sft_coef)]  # fmt: skip
         o = self.opts
         cfg = APTLoopConfig(model=self.student, run_dir=str(self.work / f"apt-s{seed}"), iterations=o.iterations,
-                            patience=o.iterations, guard_max_drop=0.1, train_args=train_args)  # fmt: skip
+                            patience=o.iterations, guard_max_drop=0.1, train_args=train_args,
+                            ref_policy=o.ref_policy)  # fmt: skip
         data = LoopData(
             train=self.paths["train"], pool=self.paths["pool"], dev=self.paths["dev"], guard=self.paths["guard"]
         )  # fmt: skip (the test split stays unread until the final table)
@@ -156,15 +168,20 @@ class Experiment:
                 "rows": n_rows
             }
         if arm == "stat_sel":
-            draw, profile = self.stat_draw(seed)
+            draw, _, profile = self.stat_sel(seed)
             return self.sft(draw, arm, seed), {"rows": len(draw), "top_skills": profile}
+        if arm == "stat_sel_sampler":
+            _, weighted, profile = self.stat_sel(seed)
+            weights = [r["stat_weight"] for r in weighted]
+            return self.sft(weighted, arm, seed, weights), {"rows": self.opts.stat_rows, "top_skills": profile}
         if arm == "sft_uniform":
             return self.sft(random.Random(seed).sample(self.rows["pool"], self.opts.stat_rows), arm, seed), {
                 "rows": self.opts.stat_rows
             }
         raise ValueError(f"unknown arm {arm}")
 
-    def stat_draw(self, seed: int) -> tuple[list[dict], list[str]]:
+    def stat_sel(self, seed: int) -> tuple[list[dict], list[dict], list[str]]:
+        """STAT-Sel's materialised draw, the pool with its weights, and the profile's top skills."""
         from openrlhf_weakness.backends.config import GenerationConfig
         from openrlhf_weakness.stat.config import StatConfig, StatData
         from openrlhf_weakness.stat.pipeline import StatPipeline
@@ -178,8 +195,9 @@ class Experiment:
         finally:
             pipeline.close()
         draw = [json.loads(line) for line in open(Path(cfg.run_dir) / "stat_sel_draw.jsonl")]
+        weighted = [json.loads(line) for line in open(Path(cfg.run_dir) / "stat_sel.jsonl")]
         profile = json.loads((Path(cfg.run_dir) / "profile.json").read_text())
-        return draw, profile_top_skills(profile)
+        return draw, weighted, profile_top_skills(profile)
 
     def run_arm(self, arm: str, seed: int) -> dict:
         path = self.work / "results" / f"{arm}-s{seed}.json"
@@ -243,7 +261,7 @@ def summarize(exp: Experiment, base: dict, results: list[dict]) -> dict:
             arms.setdefault(r["arm"], []).append(r)
         else:
             failed.setdefault(r["arm"], []).append({"seed": r["seed"], "error": r["error"], "log": r["log"]})
-    top = next((r["top_skills"] for r in results if r["arm"] == "stat_sel" and r["status"] == "done"), [])
+    top = next((r["top_skills"] for r in results if r["arm"].startswith("stat_sel") and r["status"] == "done"), [])
 
     def matrix(arm: str, split: str, skill: str | None = None) -> np.ndarray:
         keep = [i for i, row in enumerate(exp.rows[split]) if skill is None or row["datasource"] in skill]
@@ -333,7 +351,12 @@ def main() -> None:
     )
     parser.add_argument("--work_dir", default=None, help="default runs/quality_<setting>")
     parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--arms", default=",".join(ARMS), help="comma-separated arms to run (base always)")
+    parser.add_argument(
+        "--arms",
+        default=",".join(ARMS),
+        help=f"comma-separated arms to run (base always); also: {', '.join(OPTIONAL_ARMS)} (STAT-Sel through the "
+        "weighted sampler, --stat_rows draws per epoch)",
+    )
     parser.add_argument(
         "--lr",
         type=float,
@@ -351,6 +374,12 @@ def main() -> None:
         help="training dtype of every arm (default bf16 controlled, fp32 real; fp32: the CPU patch, 1.3-2.3x faster "
         "on a CPU without bf16)",
     )
+    parser.add_argument(
+        "--ref_policy",
+        default="previous",
+        choices=["previous", "initial"],
+        help="APT: reference model of iteration t, M_t (previous) or M_0 (initial)",
+    )
     parser.add_argument("--retrieve_scale", type=float, default=1.0, help="APT: similar cases per bad case")
     parser.add_argument("--chosen", default="reference", choices=["reference", "self_correct"], help="APT: chosen")
     parser.add_argument("--rejected", default="greedy", choices=["greedy", "sampled_wrong"], help="APT: rejected")
@@ -363,6 +392,9 @@ def main() -> None:
     parser.add_argument("--dev_only_enable", action="store_true", help="score dev and guard only (choosing settings)")
     parser.add_argument("--out", default=None, help="default benchmarks/results/quality_<setting>.json")
     opts = parser.parse_args()
+    unknown = sorted(set(opts.arms.split(",")) - set(ARMS) - set(OPTIONAL_ARMS) - {""})
+    if unknown:
+        parser.error(f"--arms: unknown arm(s) {', '.join(unknown)}; known: {', '.join(ARMS + OPTIONAL_ARMS)}")
     real = opts.setting == "real"
     opts.lr = opts.lr if opts.lr is not None else (2e-5 if real else 3e-4)
     opts.param_dtype = opts.param_dtype or ("fp32" if real else "bf16")
