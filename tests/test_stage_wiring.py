@@ -181,10 +181,13 @@ def test_stat_reruns_what_a_changed_setting_touches_and_reads_test_and_cache_set
     with ScriptedOpenAIServer(answer_fn=_teacher) as server:
         assert stat.main(_stat_argv(tmp_path, server, k=5)) == 0
         weights_k5 = [json.loads(line)["stat_weight"] for line in open(run / "stat_sel.jsonl")]
+        draw_k5 = sum(1 for _ in open(run / "stat_sel_draw.jsonl"))
         asked = server.requests
         assert stat.main(_stat_argv(tmp_path, server, k=1)) == 0
         assert server.requests == asked  # only selection reran: no student or teacher call
     weights_k1 = [json.loads(line)["stat_weight"] for line in open(run / "stat_sel.jsonl")]
+    draw_k1 = sum(1 for _ in open(run / "stat_sel_draw.jsonl"))
+    assert draw_k1 > 0 and draw_k5 == 5 * draw_k1  # --stat.size 0: k rows per (difficult question, missing skill)
     final = json.loads((run / "final.json").read_text())
     profile = json.loads((run / "profile.json").read_text())
     assert profile["k"] == 1 and weights_k1 != weights_k5  # stat_sel.jsonl kept the k=5 weights before

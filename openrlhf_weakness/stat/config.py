@@ -22,7 +22,11 @@ class StatConfig:
                            "thresholds 0.85 / 0.85 / 0.7)", choices=["correctness", "consistency", "prm"])  # fmt: skip
     prm_path: str | None = flag(None, "prm: Python file defining step_scores(question, answer) -> list of floats")
     k: int = flag(5, "STAT-Sel: examples drawn from map(s) per (difficult question, missing skill)")
-    size: int = flag(0, "STAT-Sel: size of the materialised set (0: as many as the training set)")
+    size: int = flag(
+        0,
+        "STAT-Sel: size of the materialised set (0: k per (difficult question, missing skill), "
+        "the paper's algorithm; a fixed size makes k cancel)",
+    )
     seed: int = flag(0, "sampling seed")
     syn_enable: bool = flag(False, "run STAT-Syn (needs a teacher)")
     syn_per_pair: int = flag(2, "STAT-Syn: new questions per (difficult question, missing skill)")

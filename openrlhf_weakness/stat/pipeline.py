@@ -287,7 +287,13 @@ class StatPipeline:
     def select(self, train: list[dict], labels, missing, inputs: list) -> dict:
         """Missing-Skill-Profile, STAT-Sel weights (``stat_sel.jsonl``) and the materialised draw."""
         from openrlhf_weakness.io import write_jsonl
-        from openrlhf_weakness.stat.profile import SkillMap, draw_from_weights, missing_skill_profile, sel_weights
+        from openrlhf_weakness.stat.profile import (
+            SkillMap,
+            draw_from_weights,
+            missing_skill_profile,
+            per_pair_draw,
+            sel_weights,
+        )
         from openrlhf_weakness.stat.report import write_profile
 
         settings = {"k": self.cfg.k, "size": self.cfg.size, "seed": self.cfg.seed}
@@ -295,12 +301,16 @@ class StatPipeline:
         sig, reuse = self._stage("select", settings, inputs, artifacts)
         if not reuse:
             profile = missing_skill_profile(missing)
+            skill_map = SkillMap.from_labels(labels)
             try:
-                weights, report = sel_weights(SkillMap.from_labels(labels), profile, self.cfg.k)
+                weights, report = sel_weights(skill_map, profile, self.cfg.k)
             except ValueError as err:
                 raise StatError(str(err)) from None
             write_jsonl(self.root / "stat_sel.jsonl", [dict(r, stat_weight=float(w)) for r, w in zip(train, weights)])
-            draw = draw_from_weights(weights, self.cfg.size or len(train), self.cfg.seed)
+            if self.cfg.size:  # a fixed budget: k scales every weight alike and cancels
+                draw = draw_from_weights(weights, self.cfg.size, self.cfg.seed)
+            else:  # the paper's algorithm: k rows per (difficult question, missing skill), so k sets the size
+                draw = per_pair_draw(skill_map, missing, self.cfg.k, self.cfg.seed)
             write_jsonl(self.root / "stat_sel_draw.jsonl", [train[i] for i in draw])
             write_profile(self.root, profile, len(missing), {"k": self.cfg.k, **report, **dict(self.counts)})
             self.records.done("select", sig, settings)
