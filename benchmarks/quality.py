@@ -22,7 +22,7 @@ import traceback
 from pathlib import Path
 
 ARMS = ("apt", "sft_same_budget", "dpo_only", "stat_sel", "sft_uniform")
-OPTIONAL_ARMS = ("stat_sel_sampler",)  # run only when named in --arms
+OPTIONAL_ARMS = ("stat_sel_sampler", "stat_sel_subskills")  # run only when named in --arms
 COMPARISONS = {  # name: (arm, against)
     "apt_vs_base": ("apt", "base"),
     "apt_vs_sft": ("apt", "sft_same_budget"),
@@ -31,6 +31,8 @@ COMPARISONS = {  # name: (arm, against)
     "stat_sel_vs_uniform": ("stat_sel", "sft_uniform"),
     "stat_sel_sampler_vs_uniform": ("stat_sel_sampler", "sft_uniform"),
     "stat_sel_sampler_vs_stat_sel": ("stat_sel_sampler", "stat_sel"),
+    "stat_sel_subskills_vs_uniform": ("stat_sel_subskills", "sft_uniform"),
+    "stat_sel_subskills_vs_stat_sel": ("stat_sel_subskills", "stat_sel"),
     "stat_sel_vs_base": ("stat_sel", "base"),
     "sft_same_budget_vs_base": ("sft_same_budget", "base"),
 }
@@ -170,6 +172,9 @@ class Experiment:
         if arm == "stat_sel":
             draw, _, profile = self.stat_sel(seed)
             return self.sft(draw, arm, seed), {"rows": len(draw), "top_skills": profile}
+        if arm == "stat_sel_subskills":
+            draw, _, profile = self.stat_sel(seed, "subskills")
+            return self.sft(draw, arm, seed), {"rows": len(draw), "top_skills": profile}
         if arm == "stat_sel_sampler":
             _, weighted, profile = self.stat_sel(seed)
             weights = [r["stat_weight"] for r in weighted]
@@ -180,15 +185,20 @@ class Experiment:
             }
         raise ValueError(f"unknown arm {arm}")
 
-    def stat_sel(self, seed: int) -> tuple[list[dict], list[dict], list[str]]:
-        """STAT-Sel's materialised draw, the pool with its weights, and the profile's top skills."""
+    def stat_sel(self, seed: int, key: str = "datasource") -> tuple[list[dict], list[dict], list[str]]:
+        """STAT-Sel's materialised draw, the pool with its weights, and the profile's top skills; skills are the
+        category (``datasource``) or finer ``subskills``."""
         from openrlhf_weakness.backends.config import GenerationConfig
         from openrlhf_weakness.stat.config import StatConfig, StatData
         from openrlhf_weakness.stat.pipeline import StatPipeline
 
-        cfg = StatConfig(run_dir=str(self.work / f"stat-s{seed}"), skill_key="datasource", k=self.opts.stat_k,
-                         size=self.opts.stat_rows, seed=seed)  # fmt: skip
-        data = StatData(train=self.paths["pool"], dev=self.paths["dev"], input_key="prompt", output_key="reference")
+        pool, dev = self.paths["pool"], self.paths["dev"]
+        if key == "subskills":
+            pool, dev = self.with_subskills("pool"), self.with_subskills("dev")
+        run_dir = self.work / (f"stat-{key}-s{seed}" if key == "subskills" else f"stat-s{seed}")
+        cfg = StatConfig(run_dir=str(run_dir),
+                         skill_key=key, k=self.opts.stat_k, size=self.opts.stat_rows, seed=seed)  # fmt: skip
+        data = StatData(train=pool, dev=dev, input_key="prompt", output_key="reference")
         pipeline = StatPipeline(cfg, data, self.gen(self.student), GenerationConfig(), self.assess_cfg())
         try:
             pipeline.run()
@@ -198,6 +208,20 @@ class Experiment:
         weighted = [json.loads(line) for line in open(Path(cfg.run_dir) / "stat_sel.jsonl")]
         profile = json.loads((Path(cfg.run_dir) / "profile.json").read_text())
         return draw, weighted, profile_top_skills(profile)
+
+    def with_subskills(self, split: str) -> str:
+        """``split`` with a ``subskills`` label per row (the category, operator, carries, borrows, negatives read off
+        reasoning-gym's expression), less the labels every pool row shares (they select nothing)."""
+        from openrlhf_weakness.io import write_jsonl
+        from openrlhf_weakness.stat.subskills import reasoning_gym_skills
+
+        if self.opts.setting != "real":
+            raise ValueError("the stat_sel_subskills arm needs reasoning-gym questions (--setting real)")
+        shared = set.intersection(*(set(reasoning_gym_skills(r["reference"])) for r in self.rows["pool"]))
+        path = self.work / "data" / f"{split}_subskills.jsonl"
+        write_jsonl(path, [dict(r, subskills=[s for s in reasoning_gym_skills(r["reference"]) if s not in shared])
+                           for r in self.rows[split]])  # fmt: skip
+        return str(path)
 
     def run_arm(self, arm: str, seed: int) -> dict:
         path = self.work / "results" / f"{arm}-s{seed}.json"
@@ -247,6 +271,15 @@ def profile_top_skills(profile: dict, top: int = 3) -> list[str]:
     return [name for name, _ in sorted(profile["counts"].items(), key=lambda kv: -kv[1])[:top]]
 
 
+def row_skills(setting: str, row: dict) -> set[str]:
+    """A question's category, and in the real setting its sub-skills (what a STAT profile may name)."""
+    if setting != "real":
+        return {row["datasource"]}
+    from openrlhf_weakness.stat.subskills import reasoning_gym_skills
+
+    return {row["datasource"], *reasoning_gym_skills(row["reference"])}
+
+
 def summarize(exp: Experiment, base: dict, results: list[dict]) -> dict:
     import numpy as np
 
@@ -261,15 +294,18 @@ def summarize(exp: Experiment, base: dict, results: list[dict]) -> dict:
             arms.setdefault(r["arm"], []).append(r)
         else:
             failed.setdefault(r["arm"], []).append({"seed": r["seed"], "error": r["error"], "log": r["log"]})
-    top = next((r["top_skills"] for r in results if r["arm"].startswith("stat_sel") and r["status"] == "done"), [])
+    tops = {arm: next((r["top_skills"] for r in runs if r.get("top_skills")), []) for arm, runs in arms.items()}
+    top = tops.get("stat_sel", [])
+    labels = {split: [row_skills(exp.opts.setting, row) for row in rows] for split, rows in exp.rows.items()}
 
-    def matrix(arm: str, split: str, skill: str | None = None) -> np.ndarray:
-        keep = [i for i, row in enumerate(exp.rows[split]) if skill is None or row["datasource"] in skill]
+    def matrix(arm: str, split: str, skill: list[str] | None = None) -> np.ndarray:
+        keep = [i for i, found in enumerate(labels[split]) if skill is None or found & set(skill)]
         return np.array([[r["scores"][split][i] for i in keep] for r in sorted(arms[arm], key=lambda r: r["seed"])])
 
     o = exp.opts
     budget = {"lr": o.lr, "epochs": o.epochs, "batch_size": 16, "iterations": o.iterations, "sft_coef": o.sft_coef,
               "retrieve_scale": o.retrieve_scale, "stat_rows": o.stat_rows, "stat_k": o.stat_k,
+
               "chosen": o.chosen, "rejected": o.rejected, "samples": o.samples, "beta": o.beta,
               "param_dtype": o.param_dtype}  # fmt: skip
     out = {"setting": o.setting, "n_test": len(test_rows), "n_guard": len(exp.rows["guard"]), "skills": skills,
@@ -288,8 +324,11 @@ def summarize(exp: Experiment, base: dict, results: list[dict]) -> dict:
             entry["guard"] = paired_difference(matrix(a, "guard"), matrix(b, "guard")).as_dict()
             entry["by_skill"] = {s: paired_difference(matrix(a, "test", [s]), matrix(b, "test", [s])).as_dict()
                                  for s in skills}  # fmt: skip
-            if top and name.startswith("stat_sel"):
-                entry["top_skills"] = paired_difference(matrix(a, "test", top), matrix(b, "test", top)).as_dict()
+            if tops.get(a) and name.startswith("stat_sel"):
+                entry["top_skills"] = paired_difference(
+                    matrix(a, "test", tops[a]), matrix(b, "test", tops[a])
+                ).as_dict()
+                entry["top_skills"]["skills"] = tops[a]
             out["comparisons"][name] = entry
     return out
 
@@ -355,7 +394,8 @@ def main() -> None:
         "--arms",
         default=",".join(ARMS),
         help=f"comma-separated arms to run (base always); also: {', '.join(OPTIONAL_ARMS)} (STAT-Sel through the "
-        "weighted sampler, --stat_rows draws per epoch)",
+        "weighted sampler, --stat_rows draws per epoch; STAT-Sel over sub-skills read off reasoning-gym's "
+        "expressions, real setting)",
     )
     parser.add_argument(
         "--lr",
