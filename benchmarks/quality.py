@@ -4,13 +4,14 @@
 
 Controlled setting: a small Llama pre-trained in-process to partial competence on letter-string skills
 (openrlhf_weakness.experiment.controlled). Real setting: SmolLM2-135M-Instruct on reasoning-gym arithmetic where its
-competence is mixed (openrlhf_weakness.experiment.real), trained in fp32 on a CPU. Arms, each trained from the same student with OpenRLHF's engines (CPU
-patches) and the same rows, steps and learning rate as its baseline: base; APT (the loop, best iteration on dev);
-SFT on as many random domain rows as APT's first pairs; DPO without the SFT term on APT's pairs; STAT-Sel (profile
-from the student's dev failures, materialised draw); SFT on a uniform draw of the same size. Every choice is made on
-dev; the test split is scored once per final model. Results per (arm, seed) are written as they finish, so a rerun
-resumes; an arm that fails is reported with its log and the others go on. Output: JSON, a markdown table and a plot
-with 95% paired-bootstrap intervals (questions and seeds resampled).
+competence is mixed (openrlhf_weakness.experiment.real), trained in fp32 on a CPU. Arms, each trained from the same
+student with OpenRLHF's engines (CPU patches) and the same rows, steps and learning rate as its baseline: base; APT
+(the loop, best iteration on dev); SFT on as many random domain rows as APT's first pairs; DPO without the SFT term on
+APT's pairs; STAT-Sel (profile from the student's dev failures, materialised draw); SFT on a uniform draw of the same
+size; named in --arms only: STAT-Sel through the weighted sampler (stat_sel_sampler) and over reasoning-gym sub-skills
+(stat_sel_subskills). Every choice is made on dev; the test split is scored once per final model. Results per (arm,
+seed) are written as they finish, so a rerun resumes; an arm that fails is reported with its log and the others go on.
+Output: JSON, a markdown table and a plot with 95% paired-bootstrap intervals (questions and seeds resampled).
 """
 
 from __future__ import annotations
