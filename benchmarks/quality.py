@@ -273,18 +273,22 @@ def profile_top_skills(profile: dict, top: int = 3) -> list[str]:
 
 
 def row_skills(setting: str, row: dict) -> set[str]:
-    """A question's category, and in the real setting its sub-skills (what a STAT profile may name)."""
-    if setting != "real":
-        return {row["datasource"]}
-    from openrlhf_weakness.stat.subskills import reasoning_gym_skills
+    """A question's category, and in the real setting its sub-skills, in the spelling of a STAT profile."""
+    from openrlhf_weakness.stat.skills import normalize_skill
 
-    return {row["datasource"], *reasoning_gym_skills(row["reference"])}
+    found = {row["datasource"]}
+    if setting == "real":
+        from openrlhf_weakness.stat.subskills import reasoning_gym_skills
+
+        found.update(reasoning_gym_skills(row["reference"]))
+    return {normalize_skill(s) for s in found}
 
 
 def summarize(exp: Experiment, base: dict, results: list[dict]) -> dict:
     import numpy as np
 
     from openrlhf_weakness.experiment.stats import mean_ci, paired_difference, verdict
+    from openrlhf_weakness.stat.skills import normalize_skill
 
     test_rows = exp.rows["test"]
     skills = sorted({r["datasource"] for r in test_rows})
@@ -300,7 +304,8 @@ def summarize(exp: Experiment, base: dict, results: list[dict]) -> dict:
     labels = {split: [row_skills(exp.opts.setting, row) for row in rows] for split, rows in exp.rows.items()}
 
     def matrix(arm: str, split: str, skill: list[str] | None = None) -> np.ndarray:
-        keep = [i for i, found in enumerate(labels[split]) if skill is None or found & set(skill)]
+        wanted = {normalize_skill(s) for s in skill or ()}
+        keep = [i for i, found in enumerate(labels[split]) if skill is None or found & wanted]
         return np.array([[r["scores"][split][i] for i in keep] for r in sorted(arms[arm], key=lambda r: r["seed"])])
 
     o = exp.opts

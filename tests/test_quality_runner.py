@@ -80,3 +80,29 @@ def test_unknown_arms_are_refused_before_any_work(quality, monkeypatch, capsys):
         quality.main()
     assert exit_info.value.code == 2
     assert "unknown arm(s) stat_sel_samplr" in capsys.readouterr().err
+
+
+def test_stat_top_skills_are_matched_in_the_profile_spelling_and_by_sub_skill(quality, tmp_path):
+    """A profile names 'basic arithmetic' (normalised) and sub-skills such as 'negatives'; the rows say
+    'basic_arithmetic' and carry the expression: the top-skill comparison must find those rows."""
+    exp = planted_experiment(quality, tmp_path, n=300)
+    exp.opts.setting = "real"
+
+    def row(i):
+        name, expression = ("basic_arithmetic", f"-{i % 9} - 4") if i % 3 else ("products", f"{i % 9} * 7")
+        label = {"answer": "0", "metadata": {"expression": expression}}
+        return {"datasource": name, "reference": json.dumps(label)}
+
+    exp.rows = {split: [row(i) for i in range(300)] for split in exp.splits}
+    better = [1.0 if i % 3 else 0.0 for i in range(300)]  # right on every basic_arithmetic row, wrong on products
+    worse = [1.0 if i % 6 == 1 else 0.0 for i in range(300)]
+    scores = {"stat_sel": better, "sft_uniform": worse, "base": worse}
+    results = [{"arm": arm, "seed": seed, "status": "done", "top_skills": ["basic arithmetic", "negatives"],
+                "scores": {s: scores[arm] for s in exp.splits}}
+               for seed in range(2) for arm in ("stat_sel", "sft_uniform")]  # fmt: skip
+    base = {"arm": "base", "seed": 0, "status": "done", "scores": {s: worse for s in exp.splits}}
+    summary = quality.summarize(exp, base, results)
+    top = summary["comparisons"]["stat_sel_vs_uniform"]["top_skills"]
+    assert top["skills"] == ["basic arithmetic", "negatives"]
+    assert top["mean"] == pytest.approx(0.75)  # on the 200 basic_arithmetic rows: 1.0 against 0.25
+    assert summary["arms"]["stat_sel"]["by_skill"]["products"]["mean"] == 0.0
