@@ -96,13 +96,15 @@ def test_stat_top_skills_are_matched_in_the_profile_spelling_and_by_sub_skill(qu
     exp.rows = {split: [row(i) for i in range(300)] for split in exp.splits}
     better = [1.0 if i % 3 else 0.0 for i in range(300)]  # right on every basic_arithmetic row, wrong on products
     worse = [1.0 if i % 6 == 1 else 0.0 for i in range(300)]
-    scores = {"stat_sel": better, "sft_uniform": worse, "base": worse}
-    results = [{"arm": arm, "seed": seed, "status": "done", "top_skills": ["basic arithmetic", "negatives"],
+    scores = {"stat_sel": better, "stat_sel_subskills": better, "sft_uniform": worse}
+    tops = {"stat_sel": ["basic arithmetic"], "stat_sel_subskills": ["negatives"], "sft_uniform": None}
+    results = [{"arm": arm, "seed": seed, "status": "done", "top_skills": tops[arm],
                 "scores": {s: scores[arm] for s in exp.splits}}
-               for seed in range(2) for arm in ("stat_sel", "sft_uniform")]  # fmt: skip
+               for seed in range(2) for arm in scores]  # fmt: skip
     base = {"arm": "base", "seed": 0, "status": "done", "scores": {s: worse for s in exp.splits}}
     summary = quality.summarize(exp, base, results)
-    top = summary["comparisons"]["stat_sel_vs_uniform"]["top_skills"]
-    assert top["skills"] == ["basic arithmetic", "negatives"]
-    assert top["mean"] == pytest.approx(0.75)  # on the 200 basic_arithmetic rows: 1.0 against 0.25
+    for name, arm in (("stat_sel_vs_uniform", "stat_sel"), ("stat_sel_subskills_vs_uniform", "stat_sel_subskills")):
+        top = summary["comparisons"][name]["top_skills"]
+        assert top["skills"] == tops[arm]
+        assert top["mean"] == pytest.approx(0.75)  # on the 200 basic_arithmetic rows: 1.0 against 0.25
     assert summary["arms"]["stat_sel"]["by_skill"]["products"]["mean"] == 0.0
