@@ -284,13 +284,14 @@ def row_skills(setting: str, row: dict) -> set[str]:
     return {normalize_skill(s) for s in found}
 
 
-def summarize(exp: Experiment, base: dict, results: list[dict]) -> dict:
+def summarize(exp: Experiment, base: dict, results: list[dict], split: str = "test") -> dict:
+    """Per arm and per compared pair, on ``split`` (the test split for the final table; dev while choosing)."""
     import numpy as np
 
     from openrlhf_weakness.experiment.stats import mean_ci, paired_difference, verdict
     from openrlhf_weakness.stat.skills import normalize_skill
 
-    test_rows = exp.rows["test"]
+    test_rows = exp.rows[split]
     skills = sorted({r["datasource"] for r in test_rows})
     arms = {"base": [base]}
     failed = {}
@@ -311,29 +312,27 @@ def summarize(exp: Experiment, base: dict, results: list[dict]) -> dict:
     o = exp.opts
     budget = {"lr": o.lr, "epochs": o.epochs, "batch_size": 16, "iterations": o.iterations, "sft_coef": o.sft_coef,
               "retrieve_scale": o.retrieve_scale, "stat_rows": o.stat_rows, "stat_k": o.stat_k,
-
               "chosen": o.chosen, "rejected": o.rejected, "samples": o.samples, "beta": o.beta,
               "param_dtype": o.param_dtype}  # fmt: skip
-    out = {"setting": o.setting, "n_test": len(test_rows), "n_guard": len(exp.rows["guard"]), "skills": skills,
-           "stat_top_skills": top, "arms": {}, "comparisons": {}, "failed": failed, "budget": budget}  # fmt: skip
+    out = {"setting": o.setting, "split": split, "n_test": len(test_rows), "n_guard": len(exp.rows["guard"]),
+           "skills": skills, "stat_top_skills": top, "arms": {}, "comparisons": {}, "failed": failed,
+           "budget": budget}  # fmt: skip
     for arm in arms:
         block = {"seeds": [r["seed"] for r in arms[arm]], "n_test": len(test_rows)}
-        block.update(mean_ci(matrix(arm, "test")).as_dict())
+        block.update(mean_ci(matrix(arm, split)).as_dict())
         block["dev"] = mean_ci(matrix(arm, "dev")).as_dict()
         block["guard"] = mean_ci(matrix(arm, "guard")).as_dict()
-        block["by_skill"] = {s: mean_ci(matrix(arm, "test", [s])).as_dict() for s in skills}
+        block["by_skill"] = {s: mean_ci(matrix(arm, split, [s])).as_dict() for s in skills}
         out["arms"][arm] = block
     for name, (a, b) in COMPARISONS.items():
         if a in arms and b in arms and (len(arms[a]) == len(arms[b]) or "base" in (a, b)):
-            diff = paired_difference(matrix(a, "test"), matrix(b, "test"))
+            diff = paired_difference(matrix(a, split), matrix(b, split))
             entry = {**diff.as_dict(), "verdict": verdict(diff)}
             entry["guard"] = paired_difference(matrix(a, "guard"), matrix(b, "guard")).as_dict()
-            entry["by_skill"] = {s: paired_difference(matrix(a, "test", [s]), matrix(b, "test", [s])).as_dict()
+            entry["by_skill"] = {s: paired_difference(matrix(a, split, [s]), matrix(b, split, [s])).as_dict()
                                  for s in skills}  # fmt: skip
             if tops.get(a) and name.startswith("stat_sel"):
-                entry["top_skills"] = paired_difference(
-                    matrix(a, "test", tops[a]), matrix(b, "test", tops[a])
-                ).as_dict()
+                entry["top_skills"] = paired_difference(matrix(a, split, tops[a]), matrix(b, split, tops[a])).as_dict()
                 entry["top_skills"]["skills"] = tops[a]
             out["comparisons"][name] = entry
     return out
@@ -343,8 +342,10 @@ def markdown(summary: dict) -> str:
     def ci(e: dict) -> str:
         return f"{e['mean']:.3f} [{e['ci_low']:.3f}, {e['ci_high']:.3f}]"
 
-    lines = [f"Test: {summary['n_test']} questions; guard: {summary['n_guard']}; 95% bootstrap intervals over "
-             "questions and seeds.", "", "| arm | seeds | test | guard | dev |", "|---|---|---|---|---|"]  # fmt: skip
+    split = summary.get("split", "test")
+    lines = [f"{split.capitalize()}: {summary['n_test']} questions; guard: {summary['n_guard']}; 95% bootstrap "
+             "intervals over questions and seeds.", "", f"| arm | seeds | {split} | guard | dev |",
+             "|---|---|---|---|---|"]  # fmt: skip
     for arm, b in summary["arms"].items():
         lines.append(f"| {arm} | {len(b['seeds'])} | {ci(b)} | {ci(b['guard'])} | {ci(b['dev'])} |")
     for arm, failures in summary["failed"].items():
@@ -352,7 +353,7 @@ def markdown(summary: dict) -> str:
             lines.append(f"| {arm} | seed {f['seed']} FAILED | {f['error']} (log: {f['log']}) | | |")
     lines += [
         "",
-        "| comparison (paired) | test difference | verdict | guard difference | top skills |",
+        f"| comparison (paired) | {split} difference | verdict | guard difference | top skills |",
         "|---|---|---|---|---|",
     ]
     for name, c in summary["comparisons"].items():
@@ -460,6 +461,11 @@ def main() -> None:
     results = [exp.run_arm(arm, seed) for seed in range(opts.seeds) for arm in opts.arms.split(",") if arm]
     if opts.dev_only_enable:
         print(dev_table(exp, [base] + results))
+        summary = summarize(exp, base, results, split="dev")  # the differences the choice rests on
+        out = exp.work / "dev_summary.json"
+        write_json(out, summary)
+        out.with_suffix(".md").write_text(markdown(summary))
+        print(markdown(summary))
         return
     summary = summarize(exp, base, results)
     write_json(opts.out, summary)

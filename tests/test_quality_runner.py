@@ -108,3 +108,17 @@ def test_stat_top_skills_are_matched_in_the_profile_spelling_and_by_sub_skill(qu
         assert top["skills"] == tops[arm]
         assert top["mean"] == pytest.approx(0.75)  # on the 200 basic_arithmetic rows: 1.0 against 0.25
     assert summary["arms"]["stat_sel"]["by_skill"]["products"]["mean"] == 0.0
+
+
+def test_a_dev_summary_compares_on_dev_and_says_so(quality, tmp_path):
+    exp = planted_experiment(quality, tmp_path)
+    exp.splits = ("dev", "guard")
+    exp.rows.pop("test")
+    exp.arm_model = lambda arm, seed: (arm, {})
+    base = {"arm": "base", "seed": 0, "status": "done", "scores": exp.score("base", exp.splits)}
+    results = [exp.run_arm(arm, seed) for seed in range(2) for arm in ("apt", "sft_same_budget")]
+    summary = quality.summarize(exp, base, results, split="dev")
+    assert summary["split"] == "dev" and summary["comparisons"]["apt_vs_sft"]["verdict"] == "better"
+    assert quality.markdown(summary).startswith("Dev: 400 questions") and "| dev difference |" in quality.markdown(
+        summary
+    )
