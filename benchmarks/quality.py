@@ -24,6 +24,7 @@ from pathlib import Path
 
 ARMS = ("apt", "sft_same_budget", "dpo_only", "stat_sel", "sft_uniform")
 OPTIONAL_ARMS = ("stat_sel_sampler", "stat_sel_subskills")  # run only when named in --arms
+STAT_ARMS = {"stat_sel": "datasource", "stat_sel_sampler": "datasource", "stat_sel_subskills": "subskills"}
 COMPARISONS = {  # name: (arm, against)
     "apt_vs_base": ("apt", "base"),
     "apt_vs_sft": ("apt", "sft_same_budget"),
@@ -170,25 +171,30 @@ class Experiment:
             return self.train("openrlhf_weakness.cli.train_apt", args, self.work / "arms" / f"dpo_only-s{seed}"), {
                 "rows": n_rows
             }
-        if arm == "stat_sel":
-            draw, _, profile = self.stat_sel(seed)
-            return self.sft(draw, arm, seed), {"rows": len(draw), "top_skills": profile}
-        if arm == "stat_sel_subskills":
-            draw, _, profile = self.stat_sel(seed, "subskills")
-            return self.sft(draw, arm, seed), {"rows": len(draw), "top_skills": profile}
-        if arm == "stat_sel_sampler":
-            _, weighted, profile = self.stat_sel(seed)
-            weights = [r["stat_weight"] for r in weighted]
-            return self.sft(weighted, arm, seed, weights), {"rows": self.opts.stat_rows, "top_skills": profile}
+        if arm in STAT_ARMS:
+            draw, weighted = self.stat_sel(seed, STAT_ARMS[arm])
+            info = {"top_skills": self.top_skills(arm, seed)}
+            if arm == "stat_sel_sampler":  # the whole pool, drawn with the weights each epoch
+                return self.sft(weighted, arm, seed, [r["stat_weight"] for r in weighted]), {
+                    "rows": self.opts.stat_rows, **info}  # fmt: skip
+            return self.sft(draw, arm, seed), {"rows": len(draw), **info}
         if arm == "sft_uniform":
             return self.sft(random.Random(seed).sample(self.rows["pool"], self.opts.stat_rows), arm, seed), {
                 "rows": self.opts.stat_rows
             }
         raise ValueError(f"unknown arm {arm}")
 
-    def stat_sel(self, seed: int, key: str = "datasource") -> tuple[list[dict], list[dict], list[str]]:
-        """STAT-Sel's materialised draw, the pool with its weights, and the profile's top skills; skills are the
-        category (``datasource``) or finer ``subskills``."""
+    def stat_run_dir(self, seed: int, key: str) -> Path:
+        return self.work / (f"stat-{key}-s{seed}" if key == "subskills" else f"stat-s{seed}")
+
+    def top_skills(self, arm: str, seed: int) -> list[str]:
+        """The skills ``arm``'s STAT-Sel weights favour (read from its run directory; [] before it ran)."""
+        path = self.stat_run_dir(seed, STAT_ARMS[arm]) / "stat_sel.jsonl"
+        return upweighted_skills([json.loads(line) for line in open(path)], STAT_ARMS[arm]) if path.exists() else []
+
+    def stat_sel(self, seed: int, key: str = "datasource") -> tuple[list[dict], list[dict]]:
+        """STAT-Sel's materialised draw and the pool with its weights; skills are the category (``datasource``) or
+        finer ``subskills``."""
         from openrlhf_weakness.backends.config import GenerationConfig
         from openrlhf_weakness.stat.config import StatConfig, StatData
         from openrlhf_weakness.stat.pipeline import StatPipeline
@@ -196,8 +202,7 @@ class Experiment:
         pool, dev = self.paths["pool"], self.paths["dev"]
         if key == "subskills":
             pool, dev = self.with_subskills("pool"), self.with_subskills("dev")
-        run_dir = self.work / (f"stat-{key}-s{seed}" if key == "subskills" else f"stat-s{seed}")
-        cfg = StatConfig(run_dir=str(run_dir),
+        cfg = StatConfig(run_dir=str(self.stat_run_dir(seed, key)),
                          skill_key=key, k=self.opts.stat_k, size=self.opts.stat_rows, seed=seed)  # fmt: skip
         data = StatData(train=pool, dev=dev, input_key="prompt", output_key="reference")
         pipeline = StatPipeline(cfg, data, self.gen(self.student), GenerationConfig(), self.assess_cfg())
@@ -207,8 +212,7 @@ class Experiment:
             pipeline.close()
         draw = [json.loads(line) for line in open(Path(cfg.run_dir) / "stat_sel_draw.jsonl")]
         weighted = [json.loads(line) for line in open(Path(cfg.run_dir) / "stat_sel.jsonl")]
-        profile = json.loads((Path(cfg.run_dir) / "profile.json").read_text())
-        return draw, weighted, profile_top_skills(profile)
+        return draw, weighted
 
     def with_subskills(self, split: str) -> str:
         """``split`` with a ``subskills`` label per row (the category, operator, carries, borrows, negatives read off
@@ -231,6 +235,8 @@ class Experiment:
         if path.exists():
             result = json.loads(path.read_text())
             if result.get("status") == "done":
+                if arm in STAT_ARMS:  # the favoured skills, always from the STAT run's weights
+                    result["top_skills"] = self.top_skills(arm, seed) or result.get("top_skills")
                 missing = [split for split in self.splits if split not in result["scores"]]
                 if missing:  # a dev-only run's arm, now scored on the test split once
                     result["scores"].update(self.score(result["model"], missing))
@@ -267,9 +273,21 @@ def dev_table(exp: Experiment, results: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def profile_top_skills(profile: dict, top: int = 3) -> list[str]:
-    """The skills the Missing-Skill-Profile weighs most (STAT-Sel's target)."""
-    return [name for name, _ in sorted(profile["counts"].items(), key=lambda kv: -kv[1])[:top]]
+def upweighted_skills(weighted: list[dict], key: str) -> list[str]:
+    """The skills STAT-Sel moves budget toward: their share of the draw (by weight) exceeds their share of the pool.
+    A STAT arm's "top skills" comparison is read on these, most favoured first."""
+    from collections import Counter
+
+    from openrlhf_weakness.stat.skills import normalize_skill
+
+    total = sum(r["stat_weight"] for r in weighted)
+    by_weight, by_rows = Counter(), Counter()
+    for r in weighted:
+        for skill in {normalize_skill(s) for s in (r[key] if isinstance(r[key], list) else [r[key]])}:
+            by_weight[skill] += r["stat_weight"] / total
+            by_rows[skill] += 1 / len(weighted)
+    favoured = [s for s in by_rows if by_weight[s] > by_rows[s]]
+    return sorted(favoured, key=lambda s: -by_weight[s] / by_rows[s])
 
 
 def row_skills(setting: str, row: dict) -> set[str]:
