@@ -377,6 +377,9 @@ def markdown(summary: dict) -> str:
     for name, c in summary["comparisons"].items():
         top = ci(c["top_skills"]) if "top_skills" in c else ""
         lines.append(f"| {name} | {ci(c)} | {c['verdict']} | {ci(c['guard'])} | {top} |")
+    if summary.get("stat_top_skills"):
+        lines += ["", "Top skills (STAT-Sel's weights favour them over their share of the pool): "
+                  + ", ".join(summary["stat_top_skills"]) + "."]  # fmt: skip
     skills = summary["skills"]
     lines += ["", "| arm | " + " | ".join(skills) + " |", "|---|" + "---|" * len(skills)]
     for arm, b in summary["arms"].items():
