@@ -309,8 +309,8 @@ def summarize(exp: Experiment, base: dict, results: list[dict], split: str = "te
     from openrlhf_weakness.experiment.stats import mean_ci, paired_difference, verdict
     from openrlhf_weakness.stat.skills import normalize_skill
 
-    test_rows = exp.rows[split]
-    skills = sorted({r["datasource"] for r in test_rows})
+    split_rows = exp.rows[split]
+    skills = sorted({r["datasource"] for r in split_rows})
     arms = {"base": [base]}
     failed = {}
     for r in results:
@@ -332,11 +332,11 @@ def summarize(exp: Experiment, base: dict, results: list[dict], split: str = "te
               "retrieve_scale": o.retrieve_scale, "stat_rows": o.stat_rows, "stat_k": o.stat_k,
               "chosen": o.chosen, "rejected": o.rejected, "samples": o.samples, "beta": o.beta,
               "param_dtype": o.param_dtype}  # fmt: skip
-    out = {"setting": o.setting, "split": split, "n_test": len(test_rows), "n_guard": len(exp.rows["guard"]),
+    out = {"setting": o.setting, "split": split, "n_test": len(split_rows), "n_guard": len(exp.rows["guard"]),
            "skills": skills, "stat_top_skills": top, "arms": {}, "comparisons": {}, "failed": failed,
            "budget": budget}  # fmt: skip
     for arm in arms:
-        block = {"seeds": [r["seed"] for r in arms[arm]], "n_test": len(test_rows)}
+        block = {"seeds": [r["seed"] for r in arms[arm]], "n_test": len(split_rows)}
         block.update(mean_ci(matrix(arm, split)).as_dict())
         block["dev"] = mean_ci(matrix(arm, "dev")).as_dict()
         block["guard"] = mean_ci(matrix(arm, "guard")).as_dict()
