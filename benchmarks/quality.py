@@ -136,9 +136,9 @@ class Experiment:
         from openrlhf_weakness.apt.pairs import PairsConfig
         from openrlhf_weakness.retrieve.config import RetrieveConfig
 
-        train_args = self.common_train_args(seed) + ["--model.beta", str(self.opts.beta), "--apt.sft_coef",
-                                                     str(self.opts.sft_coef)]  # fmt: skip
         o = self.opts
+        train_args = self.common_train_args(seed) + ["--model.beta", str(o.beta), "--apt.sft_coef", str(o.sft_coef),
+                                                     "--apt.sft_norm", o.sft_norm]  # fmt: skip
         cfg = APTLoopConfig(model=self.student, run_dir=str(self.work / f"apt-s{seed}"), iterations=o.iterations,
                             patience=o.iterations, guard_max_drop=0.1, train_args=train_args,
                             ref_policy=o.ref_policy)  # fmt: skip
@@ -330,7 +330,7 @@ def summarize(exp: Experiment, base: dict, results: list[dict], split: str = "te
     o = exp.opts
     budget = {"lr": o.lr, "epochs": o.epochs, "batch_size": 16, "iterations": o.iterations, "sft_coef": o.sft_coef,
               "retrieve_scale": o.retrieve_scale, "stat_rows": o.stat_rows, "stat_k": o.stat_k,
-              "chosen": o.chosen, "rejected": o.rejected, "samples": o.samples, "beta": o.beta,
+              "sft_norm": o.sft_norm, "chosen": o.chosen, "rejected": o.rejected, "samples": o.samples, "beta": o.beta,
               "param_dtype": o.param_dtype}  # fmt: skip
     out = {"setting": o.setting, "split": split, "n_test": len(split_rows), "n_guard": len(exp.rows["guard"]),
            "skills": skills, "stat_top_skills": top, "arms": {}, "comparisons": {}, "failed": failed,
@@ -434,6 +434,12 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--iterations", type=int, default=2, help="APT iterations (best on dev)")
     parser.add_argument("--sft_coef", type=float, default=0.5, help="APT's alpha")
+    parser.add_argument(
+        "--sft_norm",
+        default="token",
+        choices=["token", "sequence"],
+        help="APT's SFT term averaged over response tokens or summed over the response",
+    )
     parser.add_argument("--beta", type=float, default=0.1, help="DPO's beta (APT and DPO-only)")
     parser.add_argument(
         "--param_dtype",

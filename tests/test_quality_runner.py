@@ -27,7 +27,7 @@ def planted_experiment(quality, tmp_path, n=400):
     exp.work, exp.splits = tmp_path, ("dev", "guard", "test")
     exp.opts = Namespace(setting="controlled", lr=3e-4, epochs=3, iterations=1, sft_coef=3.0, retrieve_scale=8,
                          stat_rows=720, stat_k=5, chosen="reference", rejected="greedy", samples=0, beta=0.1,
-                         param_dtype="fp32")  # fmt: skip
+                         sft_norm="token", param_dtype="fp32")  # fmt: skip
     exp.rows = {split: [{"datasource": ("rotate", "copy")[i % 2]} for i in range(n)] for split in exp.splits}
     for folder in ("results", "arms"):
         (tmp_path / folder).mkdir()
