@@ -201,7 +201,7 @@ class Experiment:
 
         pool, dev = self.paths["pool"], self.paths["dev"]
         if key == "subskills":
-            pool, dev = self.with_subskills("pool"), self.with_subskills("dev")
+            pool, dev = self.with_subskills()
         cfg = StatConfig(run_dir=str(self.stat_run_dir(seed, key)),
                          skill_key=key, k=self.opts.stat_k, size=self.opts.stat_rows, seed=seed)  # fmt: skip
         data = StatData(train=pool, dev=dev, input_key="prompt", output_key="reference")
@@ -214,19 +214,23 @@ class Experiment:
         weighted = [json.loads(line) for line in open(Path(cfg.run_dir) / "stat_sel.jsonl")]
         return draw, weighted
 
-    def with_subskills(self, split: str) -> str:
-        """``split`` with a ``subskills`` label per row (the category, operator, carries, borrows, negatives read off
-        reasoning-gym's expression), less the labels every pool row shares (they select nothing)."""
+    def with_subskills(self) -> tuple[str, str]:
+        """The pool and dev splits with a ``subskills`` label per row (the category, operator, carries, borrows,
+        negatives read off reasoning-gym's expression), less the labels every pool row shares (they select nothing)."""
         from openrlhf_weakness.io import write_jsonl
         from openrlhf_weakness.stat.subskills import reasoning_gym_skills
 
         if self.opts.setting != "real":
             raise ValueError("the stat_sel_subskills arm needs reasoning-gym questions (--setting real)")
-        shared = set.intersection(*(set(reasoning_gym_skills(r["reference"])) for r in self.rows["pool"]))
-        path = self.work / "data" / f"{split}_subskills.jsonl"
-        write_jsonl(path, [dict(r, subskills=[s for s in reasoning_gym_skills(r["reference"]) if s not in shared])
-                           for r in self.rows[split]])  # fmt: skip
-        return str(path)
+        found = {split: [reasoning_gym_skills(r["reference"]) for r in self.rows[split]] for split in ("pool", "dev")}
+        shared = set.intersection(*map(set, found["pool"]))
+        paths = []
+        for split, labels in found.items():
+            path = self.work / "data" / f"{split}_subskills.jsonl"
+            write_jsonl(path, [dict(r, subskills=[s for s in skills if s not in shared])
+                               for r, skills in zip(self.rows[split], labels)])  # fmt: skip
+            paths.append(str(path))
+        return paths[0], paths[1]
 
     def run_arm(self, arm: str, seed: int) -> dict:
         path = self.work / "results" / f"{arm}-s{seed}.json"
@@ -320,7 +324,7 @@ def summarize(exp: Experiment, base: dict, results: list[dict], split: str = "te
             failed.setdefault(r["arm"], []).append({"seed": r["seed"], "error": r["error"], "log": r["log"]})
     tops = {arm: next((r["top_skills"] for r in runs if r.get("top_skills")), []) for arm, runs in arms.items()}
     top = tops.get("stat_sel", [])
-    labels = {split: [row_skills(exp.opts.setting, row) for row in rows] for split, rows in exp.rows.items()}
+    labels = {name: [row_skills(exp.opts.setting, row) for row in exp.rows[name]] for name in {"dev", "guard", split}}
 
     def matrix(arm: str, split: str, skill: list[str] | None = None) -> np.ndarray:
         wanted = {normalize_skill(s) for s in skill or ()}
@@ -491,8 +495,9 @@ def main() -> None:
         summary = summarize(exp, base, results, split="dev")  # the differences the choice rests on
         out = exp.work / "dev_summary.json"
         write_json(out, summary)
-        out.with_suffix(".md").write_text(markdown(summary))
-        print(markdown(summary))
+        table = markdown(summary)
+        out.with_suffix(".md").write_text(table)
+        print(table)
         return
     summary = summarize(exp, base, results)
     write_json(opts.out, summary)
