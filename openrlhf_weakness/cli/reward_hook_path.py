@@ -3,8 +3,12 @@
 from pathlib import Path
 
 
+def hook_path() -> str:
+    return str(Path(__file__).resolve().parent.parent / "hooks" / "reward_hook.py")
+
+
 def main() -> None:
-    print(Path(__file__).resolve().parent.parent / "hooks" / "reward_hook.py")
+    print(hook_path())
 
 
 if __name__ == "__main__":

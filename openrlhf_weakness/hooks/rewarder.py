@@ -144,7 +144,9 @@ class Rewarder:
         assessed, timeouts = self.assessor.collect(list(pending.values()), deadline)
         for i, result in zip(pending, assessed):
             results[i] = result
-        rewards, faults, failures = [], 0, []
+        from openrlhf_weakness.rollout import policy_step
+
+        rewards, faults, failures, step = [], 0, [], policy_step()
         for i, result in enumerate(results):
             if result.score is None:
                 faults += 1
@@ -154,7 +156,7 @@ class Rewarder:
             if result.score is not None and result.score < self.cfg.bad_below:
                 failures.append({"prompt": prompts[i] if i < len(prompts or []) else None, "response": responses[i],
                                  "label": labels[i] if i < len(labels or []) else None, "score": result.score,
-                                 "datasource": sources[i], "feedback": result.feedback[:300]})  # fmt: skip
+                                 "datasource": sources[i], "feedback": result.feedback[:300], "step": step})  # fmt: skip
         logs = self._update_stats(rewards, faults, sources, n)
         logs["hook_timeouts"] = float(timeouts)
         if failures and self.cfg.ledger:

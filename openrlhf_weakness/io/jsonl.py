@@ -136,3 +136,26 @@ def write_json(path: str | os.PathLike, data) -> None:
         if os.path.exists(tmp):
             os.remove(tmp)
         raise
+
+
+def append_jsonl(path: str | os.PathLike, rows: list[dict]) -> int:
+    """Append rows as JSON lines under an exclusive ``flock``, with one ``write`` on an ``O_APPEND`` file, so many
+    processes can append at once and readers see whole lines only; return how many were written."""
+    import fcntl
+
+    if not rows:
+        return 0
+    data = "".join(json.dumps(row) + "\n" for row in rows).encode("utf-8")  # ASCII: always valid
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
+    return len(rows)

@@ -1,0 +1,3 @@
+"""vLLM stand-in: ``StatelessProcessGroup`` (an address for the gloo weight-sync group)."""
+
+from openrlhf_weakness.rollout.weight_sync import StatelessProcessGroup  # noqa: F401
