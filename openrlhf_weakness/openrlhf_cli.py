@@ -20,6 +20,7 @@ def parse_args(module: str, argv: list[str]) -> SimpleNamespace:
     """Run ``module``'s ``__main__`` block up to its first ``get_strategy(args)`` call and return those args.
 
     The module's own argparse parser, defaults and post-processing apply; unknown flags exit with its own error.
+    ``train_ppo_ray`` starts Ray just before that call; while parsing, Ray reads as started so nothing starts.
     """
     import openrlhf.utils
 
@@ -31,6 +32,7 @@ def parse_args(module: str, argv: list[str]) -> SimpleNamespace:
 
     saved_argv = sys.argv
     openrlhf.utils.get_strategy = capture
+    ray, ray_started = _ray_reads_as_started()
     try:
         sys.argv = [module, *argv]
         runpy.run_module(module, run_name="__main__", alter_sys=False)
@@ -41,7 +43,20 @@ def parse_args(module: str, argv: list[str]) -> SimpleNamespace:
     finally:
         openrlhf.utils.get_strategy = real
         sys.argv = saved_argv
+        if ray is not None:
+            ray.is_initialized = ray_started
     raise RuntimeError(f"{module} finished without calling get_strategy; cannot read its arguments")
+
+
+def _ray_reads_as_started():
+    """(ray, its real ``is_initialized``) with ``is_initialized`` answering True; (None, None) without Ray."""
+    try:
+        import ray
+    except ImportError:
+        return None, None
+    real = ray.is_initialized
+    ray.is_initialized = lambda: True
+    return ray, real
 
 
 def run(module: str, argv: list[str]) -> None:

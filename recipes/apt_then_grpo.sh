@@ -7,6 +7,8 @@ set -x
 MODEL=${MODEL:-meta-llama/Llama-2-7b-hf}
 PAIRS=${PAIRS:-./runs/apt/iter0/pairs.jsonl}
 PROMPTS=${PROMPTS:-./data/gsm8k_train_prompts.jsonl}   # {"input": question, "label": {"answer": ..., "datasource": ...}}
+EVAL_PROMPTS=${EVAL_PROMPTS:-./data/gsm8k_test_prompts.jsonl}   # same shape; a top-level "datasource" per row gives eval_<datasource>_pass1
+WEAK_SKILL=${WEAK_SKILL:-gsm8k}   # the checkpoint kept is the best on this skill
 APT_OUT=${APT_OUT:-./checkpoint/llama2-7b-apt-iter0}
 GRPO_OUT=${GRPO_OUT:-./checkpoint/llama2-7b-apt-grpo}
 LEDGER=${LEDGER:-$(pwd)/runs/ledger.jsonl}
@@ -66,6 +68,9 @@ openrlhf.cli.train_ppo_ray \
    --data.prompt_dataset $PROMPTS \
    --data.input_key input \
    --data.label_key label \
+   --eval.dataset $EVAL_PROMPTS \
+   --eval.steps 20 \
+   --ckpt.best_metric_key eval_${WEAK_SKILL}_pass1 \
    --data.apply_chat_template \
    --actor.gradient_checkpointing_enable
 EOF

@@ -7,6 +7,8 @@ set -x
 
 POLICY=${POLICY:-/shared/runs/apt_two_nodes/iter_2/model}   # APT's best model (final.json names it)
 PROMPTS=${PROMPTS:-/shared/data/gsm8k_train_prompts.jsonl}   # {"input": question, "label": {"answer": ..., "datasource": ...}}
+EVAL_PROMPTS=${EVAL_PROMPTS:-/shared/data/gsm8k_test_prompts.jsonl}   # same shape; a top-level "datasource" per row gives eval_<datasource>_pass1
+WEAK_SKILL=${WEAK_SKILL:-gsm8k}   # the checkpoint kept is the best on this skill
 GRPO_OUT=${GRPO_OUT:-/shared/checkpoint/apt-grpo-two-nodes}
 LEDGER=${LEDGER:-/shared/runs/ledger.jsonl}
 HOOK=$(python3 -m openrlhf_weakness.cli.reward_hook_path)
@@ -43,6 +45,9 @@ openrlhf.cli.train_ppo_ray \
    --data.prompt_dataset $PROMPTS \
    --data.input_key input \
    --data.label_key label \
+   --eval.dataset $EVAL_PROMPTS \
+   --eval.steps 20 \
+   --ckpt.best_metric_key eval_${WEAK_SKILL}_pass1 \
    --data.apply_chat_template \
    --actor.gradient_checkpointing_enable
 EOF

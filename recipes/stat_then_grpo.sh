@@ -9,6 +9,8 @@ RUN=${RUN:-./runs/stat}
 SFT_OUT=${SFT_OUT:-./checkpoint/llama3.2-3b-stat-sel}
 GRPO_OUT=${GRPO_OUT:-./checkpoint/llama3.2-3b-stat-grpo}
 PROMPTS=${PROMPTS:-./data/math_train_prompts.jsonl}   # {"input": question, "label": {"answer": ..., "skill": ...}}
+EVAL_PROMPTS=${EVAL_PROMPTS:-./data/math_test_prompts.jsonl}   # same shape; a top-level "datasource" per row gives eval_<datasource>_pass1
+WEAK_SKILL=${WEAK_SKILL:-algebra}   # the checkpoint kept is the best on this skill
 LEDGER=${LEDGER:-$(pwd)/runs/ledger.jsonl}
 HOOK=$(python3 -m openrlhf_weakness.cli.reward_hook_path)
 
@@ -63,6 +65,9 @@ openrlhf.cli.train_ppo_ray \
    --data.prompt_dataset $PROMPTS \
    --data.input_key input \
    --data.label_key label \
+   --eval.dataset $EVAL_PROMPTS \
+   --eval.steps 20 \
+   --ckpt.best_metric_key eval_${WEAK_SKILL}_pass1 \
    --data.apply_chat_template \
    --actor.gradient_checkpointing_enable
 EOF
