@@ -4,7 +4,7 @@ export TORCH_EXTENSIONS_DIR := $(CURDIR)/.venv/torch_extensions
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install test test-all demo demo-stat demo-smollm demo-stat-smollm doctor bench format lint
+.PHONY: install test test-all demo demo-stat demo-smollm demo-stat-smollm grpo-chain doctor bench format lint
 
 install:
 	@bash scripts/install.sh
@@ -33,6 +33,12 @@ demo-smollm: install
 
 demo-stat-smollm: install
 	$(PY) -m openrlhf_weakness.cli.demo_stat
+
+# STAT-Sel -> SFT -> GRPO -> next STAT round, and APT -> GRPO -> next APT pairs, on a tiny model (GRPO through the vLLM
+# stand-in on a CPU host; a few minutes on 2 cores). See README "GRPO".
+grpo-chain: install
+	WORK=runs/stat_then_grpo_cpu PY=$(PY) bash recipes/stat_then_grpo_cpu.sh
+	WORK=runs/apt_then_grpo_cpu PY=$(PY) bash recipes/apt_then_grpo_cpu.sh
 
 # On a CUDA host the doctor also proves every GPU component (--gpu_enable); elsewhere it skips them.
 doctor: install

@@ -32,7 +32,9 @@ def _installed() -> bool:
 
     from openrlhf_weakness.patches.strategy_cpu import TorchWithCpuCuda
 
-    return torch.cuda.synchronize is _no_cuda_sync and all(isinstance(importlib.import_module(name).torch, TorchWithCpuCuda) for name in MODULES)
+    return torch.cuda.synchronize is _no_cuda_sync and all(
+        isinstance(importlib.import_module(name).torch, TorchWithCpuCuda) for name in MODULES
+    )
 
 
 def _install() -> None:

@@ -287,6 +287,7 @@ class StatPipeline:
     def select(self, train: list[dict], labels, missing, inputs: list) -> dict:
         """Missing-Skill-Profile, STAT-Sel weights (``stat_sel.jsonl``) and the materialised draw."""
         from openrlhf_weakness.io import write_jsonl
+        from openrlhf_weakness.stat.grpo_export import grpo_prompt_rows
         from openrlhf_weakness.stat.profile import (
             SkillMap,
             draw_from_weights,
@@ -297,7 +298,7 @@ class StatPipeline:
         from openrlhf_weakness.stat.report import write_profile
 
         settings = {"k": self.cfg.k, "size": self.cfg.size, "seed": self.cfg.seed}
-        artifacts = ["profile.json", "profile.png", "stat_sel.jsonl", "stat_sel_draw.jsonl"]
+        artifacts = ["profile.json", "profile.png", "stat_sel.jsonl", "stat_sel_draw.jsonl", "grpo_prompts.jsonl"]
         sig, reuse = self._stage("select", settings, inputs, artifacts)
         if not reuse:
             profile = missing_skill_profile(missing)
@@ -312,6 +313,9 @@ class StatPipeline:
             else:  # the paper's algorithm: k rows per (difficult question, missing skill), so k sets the size
                 draw = per_pair_draw(skill_map, missing, self.cfg.k, self.cfg.seed)
             write_jsonl(self.root / "stat_sel_draw.jsonl", [train[i] for i in draw])
+            keys = (self.key["input"], self.key["output"])
+            rows = grpo_prompt_rows([train[i] for i in draw], [labels[i] for i in draw], *keys)
+            write_jsonl(self.root / "grpo_prompts.jsonl", rows)  # the draw, as prompts for GRPO after SFT
             write_profile(self.root, profile, len(missing), {"k": self.cfg.k, **report, **dict(self.counts)})
             self.records.done("select", sig, settings)
         profile = json.loads((self.root / "profile.json").read_text())
@@ -401,7 +405,7 @@ class StatPipeline:
         final.update(counts=dict(self.counts), stages=self.records.decisions, stage_seconds=self.records.seconds,
                      parse=parse)  # fmt: skip
         write_stat_report(self.root, final)
-        self.log(f"done: {self.root}/final.json, report.md" + (", stat_sel.jsonl (weights), stat_sel_draw.jsonl, "
+        self.log(f"done: {self.root}/final.json, report.md" + (", stat_sel.jsonl (weights), stat_sel_draw.jsonl, grpo_prompts.jsonl, "
                                                                  "profile.json, profile.png" if difficult else ""))  # fmt: skip
         return final
 

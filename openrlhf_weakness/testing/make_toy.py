@@ -1,6 +1,8 @@
 """Write the tiny offline Llama and a toy APT preference set, for the CPU recipes.
 
-Usage: ``python -m openrlhf_weakness.testing.make_toy DIR`` -> DIR/tiny-llama, DIR/apt_pairs.jsonl
+Usage: ``python -m openrlhf_weakness.testing.make_toy DIR`` -> DIR/tiny-llama, DIR/apt_pairs.jsonl, and for the
+STAT -> GRPO chain DIR/stat_train.jsonl (question, worked answer, skill), DIR/stat_dev.jsonl (question, answer, skill) and
+DIR/grpo_prompts.jsonl (OpenRLHF's RL prompt rows with the skill as datasource)
 """
 
 from __future__ import annotations
@@ -23,6 +25,20 @@ def toy_apt_rows(n: int) -> list[dict]:
     return rows
 
 
+def toy_skill_rows(n: int, seed: int) -> list[dict]:
+    """One-digit sums and differences, each with its skill (add or sub), a worked answer and the answer alone."""
+    import random
+
+    rng = random.Random(seed)
+    rows = []
+    for i in range(n):
+        a, b = rng.randint(0, 9), rng.randint(0, 9)
+        skill, word, value = ("add", "plus", a + b) if i % 2 == 0 else ("sub", "minus", a - b)
+        rows.append({"input": f"What is {a} {word} {b}?", "output": f"{a} {word} {b} is {value}. The answer is {value}.",
+                     "reference": str(value), "skill": skill})  # fmt: skip
+    return rows
+
+
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     if len(argv) != 1 or argv[0].startswith("-"):
@@ -34,6 +50,19 @@ def main(argv: list[str] | None = None) -> None:
     print(build_tiny_model(out / "tiny-llama"))
     write_jsonl(out / "apt_pairs.jsonl", toy_apt_rows(64))
     print(out / "apt_pairs.jsonl")
+    write_jsonl(
+        out / "stat_train.jsonl", [{k: r[k] for k in ("input", "output", "skill")} for r in toy_skill_rows(64, 0)]
+    )
+    write_jsonl(
+        out / "stat_dev.jsonl", [{k: r[k] for k in ("input", "reference", "skill")} for r in toy_skill_rows(8, 1)]
+    )
+    from openrlhf_weakness.stat.grpo_export import grpo_prompt_rows
+
+    train = toy_skill_rows(64, 0)
+    write_jsonl(
+        out / "grpo_prompts.jsonl", grpo_prompt_rows(train, [[r["skill"]] for r in train], "input", "reference")
+    )
+    print(out / "stat_train.jsonl", out / "stat_dev.jsonl", out / "grpo_prompts.jsonl")
 
 
 if __name__ == "__main__":
