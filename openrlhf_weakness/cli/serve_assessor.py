@@ -109,11 +109,15 @@ def main(argv: list[str] | None = None) -> int:
     cfg, serve = from_namespace(RewardHookConfig, args.hook), from_namespace(ServeConfig, args.serve)
     try:
         rewarder = Rewarder(cfg)
-    except (ValueError, OSError) as err:
+    except (ValueError, OSError, RuntimeError) as err:  # RuntimeError: no code sandbox and none not allowed
         raise CliError("serve_assessor", err)
     app = make_app(rewarder, serve.max_body_mb, serve.max_concurrent, serve.max_samples, serve.body_timeout)
     host, port = serve.host, serve.port
     print(f"serve_assessor: {cfg.assessor} assessor on http://{host}:{port}/get_reward (health: /health)", flush=True)
+    if cfg.assessor == "code":
+        from openrlhf_weakness.hooks.rewarder import code_policy_line
+
+        print(f"serve_assessor: {code_policy_line(cfg)}", flush=True)
     web.run_app(app, host=host, port=port, print=None)
     return 0
 
