@@ -146,6 +146,10 @@ class Rewarder:
     def close(self) -> None:
         self.assessor.close()
 
+    def health(self) -> dict:
+        """The worker pool's real state (``pool`` is ``ok`` or ``down``; a down pool is replaced on the next call)."""
+        return self.assessor.health()
+
     def __call__(self, queries, prompts, labels) -> dict:
         from openrlhf_weakness.assess.base import Assessment, Item
 
