@@ -55,11 +55,5 @@ def _check(problems) -> None:
     assert all(s in (1, None) for s in liars)
 
 
-def test_humaneval_subset_canonical_5_empty_1_attacked_1():
-    keys = [f"HumanEval/{i}" for i in (0, 2, 4, 8, 12, 32, 38, 44, 50, 53, 129, 151)]
-    _check(_problems(keys))
-
-
-@pytest.mark.slow  # about 3 minutes on 2 busy cores
-def test_humaneval_all_164():
+def test_humaneval_all_164_canonical_5_empty_1_attacked_1():  # about 35 s on 2 busy cores
     _check(_problems())
