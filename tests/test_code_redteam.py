@@ -23,10 +23,16 @@ ADD = "assert add(2, 3) == 5\nassert add(-1, 1) == 0\nassert add(10, 5) == 15"
 HALF = "assert abs(half(3) - 1.5) < 1e-6\nassert abs(half(-1) + 0.5) < 1e-6"
 EVEN = "assert is_even(4)\nassert not is_even(3)\nassert is_even(0) is True"
 TESTS = {"add": ADD, "half": HALF, "even": EVEN}
-RIGHT = {"add": "def add(a, b):\n    return a + b", "half": "def half(x):\n    return x / 2",
-         "even": "def is_even(n):\n    return n % 2 == 0"}  # fmt: skip
-WRONG = {"add": "def add(a, b):\n    return 0", "half": "def half(x):\n    return 0.0",
-         "even": "def is_even(n):\n    return False"}  # fmt: skip
+RIGHT = {
+    "add": "def add(a, b):\n    return a + b",
+    "half": "def half(x):\n    return x / 2",
+    "even": "def is_even(n):\n    return n % 2 == 0",
+}
+WRONG = {
+    "add": "def add(a, b):\n    return 0",
+    "half": "def half(x):\n    return 0.0",
+    "even": "def is_even(n):\n    return False",
+}
 MARKER = "47.123"  # a sleep of this length marks processes started by attacks
 SPAWN = """import _posixsubprocess, os
 def spawn(*argv, setsid=False):
@@ -36,7 +42,7 @@ def spawn(*argv, setsid=False):
     os.close(w)
     return pid
 """
-FORGED = "b'[\"ok\",[\"i\",\"5\"]]\\n'"
+FORGED = 'b\'["ok",["i","5"]]\\n\''
 SCRAPE = """import re, os
 found = set()
 for line in open('/proc/self/maps'):
@@ -61,88 +67,152 @@ for fd in range(3, 32):
 ATTACKS = {
     # 1. the harness's own calls replaced before they run
     "builtins.exec replaced": ("add", "import builtins\nbuiltins.exec = lambda *a, **k: None\n" + WRONG["add"]),
-    "exec in the main module's globals": ("add", "import sys\nsys.modules['__main__'].__dict__['exec'] = "
-                                                 "lambda *a, **k: None\n" + WRONG["add"]),  # fmt: skip
-    "os._exit replaced by a forger": ("add", f"import os\n_w = os.write\nos._exit = lambda c: [_w(fd, {FORGED} * 3) "
-                                             "for fd in range(3, 20)]\n" + WRONG["add"]),  # fmt: skip
-    "json.dumps replaced": ("add", "import json\njson.dumps = lambda *a, **k: '[\"ok\",[\"i\",\"5\"]]'\n" + WRONG["add"]),
-    "harness writer replaced": ("add", "import sys\nsys.modules['__main__'].write_all = lambda fd, data: None\n"
-                                       + WRONG["add"]),  # fmt: skip
+    "exec in the main module's globals": (
+        "add",
+        "import sys\nsys.modules['__main__'].__dict__['exec'] = " "lambda *a, **k: None\n" + WRONG["add"],
+    ),
+    "os._exit replaced by a forger": (
+        "add",
+        f"import os\n_w = os.write\nos._exit = lambda c: [_w(fd, {FORGED} * 3) "
+        "for fd in range(3, 20)]\n" + WRONG["add"],
+    ),
+    "json.dumps replaced": ("add", 'import json\njson.dumps = lambda *a, **k: \'["ok",["i","5"]]\'\n' + WRONG["add"]),
+    "harness writer replaced": (
+        "add",
+        "import sys\nsys.modules['__main__'].write_all = lambda fd, data: None\n" + WRONG["add"],
+    ),
     "callable() says yes with no function": ("add", "import builtins\nbuiltins.callable = lambda f: True\n"),
-    "forged lines on every descriptor, then exit 0": ("add", f"import os\nfor fd in range(3, 64):\n    try:\n"
-                                                      f"        os.write(fd, {FORGED} * 3)\n    except OSError:\n"
-                                                      "        pass\nos._exit(0)"),  # fmt: skip
+    "forged lines on every descriptor, then exit 0": (
+        "add",
+        f"import os\nfor fd in range(3, 64):\n    try:\n"
+        f"        os.write(fd, {FORGED} * 3)\n    except OSError:\n"
+        "        pass\nos._exit(0)",
+    ),
     "forged lines on standard output": ("add", f"print({FORGED}.decode() * 3)\n" + WRONG["add"]),
     # 2. proofs emitted by code planted in the harness's frames
-    "weakref finalizer forges": ("add", f"import weakref, os\nclass T: pass\nt = T()\nweakref.finalize(t, lambda: "
-                                        f"[os.write(fd, {FORGED}) for fd in range(3, 20)])\n" + WRONG["add"]),  # fmt: skip
-    "gc callback clears the harness's calls": ("add", "import gc, sys\ndef cb(phase, info):\n    f = sys._getframe()\n"
-                                                      "    while f:\n        if 'calls' in f.f_locals:\n"
-                                                      "            f.f_locals['calls'].clear()\n        f = f.f_back\n"
-                                                      "gc.callbacks.append(cb)\ndef add(a, b):\n    gc.collect()\n"
-                                                      "    return 0"),  # fmt: skip
-    "__del__ planted in the harness's globals": ("add", f"import sys\nclass D:\n    def __del__(self):\n"
-                                                        f"        import os\n        os.write(3, {FORGED} * 3)\n"
-                                                        "sys._getframe(1).f_globals['planted'] = D()\n"
-                                                        + WRONG["add"]),  # fmt: skip
-    "atexit forger": ("add", f"import atexit, os\natexit.register(lambda: os.write(3, {FORGED} * 3))\n" + WRONG["add"]),
+    "weakref finalizer forges": (
+        "add",
+        f"import weakref, os\nclass T: pass\nt = T()\nweakref.finalize(t, lambda: "
+        f"[os.write(fd, {FORGED}) for fd in range(3, 20)])\n" + WRONG["add"],
+    ),
+    "gc callback clears the harness's calls": (
+        "add",
+        "import gc, sys\ndef cb(phase, info):\n    f = sys._getframe()\n"
+        "    while f:\n        if 'calls' in f.f_locals:\n"
+        "            f.f_locals['calls'].clear()\n        f = f.f_back\n"
+        "gc.callbacks.append(cb)\ndef add(a, b):\n    gc.collect()\n"
+        "    return 0",
+    ),
+    "__del__ planted in the harness's globals": (
+        "add",
+        f"import sys\nclass D:\n    def __del__(self):\n"
+        f"        import os\n        os.write(3, {FORGED} * 3)\n"
+        "sys._getframe(1).f_globals['planted'] = D()\n" + WRONG["add"],
+    ),
+    "atexit forger": (
+        "add",
+        f"import atexit, os\natexit.register(lambda: os.write(3, {FORGED} * 3))\n" + WRONG["add"],
+    ),
     # 3. the harness's code replayed
-    "harness replayed with no calls": ("add", "import sys\nh = sys._getframe(1).f_globals\n"
-                                              "h['run_calls']({'program': '', 'calls': []}, 3)"),  # fmt: skip
-    "token harness replayed with a fake token": ("add", "import sys\nh = sys._getframe(1).f_globals\n"
-                                                        "h['run_tests']({'token': '0' * 32, 'program': '', 'tests': '',"
-                                                        " 'eq_name': 'e'}, 3)"),  # fmt: skip
+    "harness replayed with no calls": (
+        "add",
+        "import sys\nh = sys._getframe(1).f_globals\n" "h['run_calls']({'program': '', 'calls': []}, 3)",
+    ),
+    "token harness replayed with a fake token": (
+        "add",
+        "import sys\nh = sys._getframe(1).f_globals\n"
+        "h['run_tests']({'token': '0' * 32, 'program': '', 'tests': '',"
+        " 'eq_name': 'e'}, 3)",
+    ),
     # 4. module-level harness state patched
-    "plain scalars gain an int subclass": ("add", "import sys\nclass I(int):\n    def __eq__(s, o):\n        return True\n"
-                                                  "    __hash__ = int.__hash__\nm = sys.modules['__main__']\n"
-                                                  "m.PLAIN_SCALARS = m.PLAIN_SCALARS + (I,)\ndef add(a, b):\n"
-                                                  "    return I(0)"),  # fmt: skip
-    "encoder's container table patched": ("add", "import sys\npd = sys.modules['plain_data']\nclass L(list):\n"
-                                                 "    def __eq__(s, o):\n        return True\npd.TAGS['l'] = L\n"
-                                                 "def add(a, b):\n    return L()"),  # fmt: skip
-    "encoder answers 5 for everything": ("add", "import sys\nsys.modules['plain_data'].encode = lambda *a, **k: "
-                                                "['i', '5']\n" + WRONG["add"]),  # fmt: skip
-    "object equal to everything": ("add", "class Any:\n    def __eq__(self, other):\n        return True\n"
-                                          "def add(a, b):\n    return Any()"),  # fmt: skip
-    "str subclass equal to everything": ("add", "class S(str):\n    def __eq__(s, o):\n        return True\n"
-                                                "    __hash__ = str.__hash__\ndef add(a, b):\n    return S('x')"),  # fmt: skip
-    "list of lying ints": ("add", "class I(int):\n    def __eq__(s, o):\n        return True\n"
-                                  "    __hash__ = int.__hash__\ndef add(a, b):\n    return [I(0)]"),  # fmt: skip
+    "plain scalars gain an int subclass": (
+        "add",
+        "import sys\nclass I(int):\n    def __eq__(s, o):\n        return True\n"
+        "    __hash__ = int.__hash__\nm = sys.modules['__main__']\n"
+        "m.PLAIN_SCALARS = m.PLAIN_SCALARS + (I,)\ndef add(a, b):\n"
+        "    return I(0)",
+    ),
+    "encoder's container table patched": (
+        "add",
+        "import sys\npd = sys.modules['plain_data']\nclass L(list):\n"
+        "    def __eq__(s, o):\n        return True\npd.TAGS['l'] = L\n"
+        "def add(a, b):\n    return L()",
+    ),
+    "encoder answers 5 for everything": (
+        "add",
+        "import sys\nsys.modules['plain_data'].encode = lambda *a, **k: " "['i', '5']\n" + WRONG["add"],
+    ),
+    "object equal to everything": (
+        "add",
+        "class Any:\n    def __eq__(self, other):\n        return True\n" "def add(a, b):\n    return Any()",
+    ),
+    "str subclass equal to everything": (
+        "add",
+        "class S(str):\n    def __eq__(s, o):\n        return True\n"
+        "    __hash__ = str.__hash__\ndef add(a, b):\n    return S('x')",
+    ),
+    "list of lying ints": (
+        "add",
+        "class I(int):\n    def __eq__(s, o):\n        return True\n"
+        "    __hash__ = int.__hash__\ndef add(a, b):\n    return [I(0)]",
+    ),
     # 5. the token scraped from memory
     "token scraped from /proc/self/mem": ("add", SCRAPE + WRONG["add"]),
-    "the scorer's memory read through /proc": ("add", "import os\nfor p in (os.getppid(), 1):\n    try:\n"
-                                                      "        open(f'/proc/{p}/mem', 'rb').read(1)\n"
-                                                      "    except OSError:\n        pass\n" + WRONG["add"]),  # fmt: skip
-    "the answer key searched on disk": ("add", "import os\nfor root, dirs, files in os.walk('/'):\n"
-                                               "    if root.startswith(('/proc', '/sys', '/dev', '/usr')):\n"
-                                               "        dirs[:] = []\n    for f in files:\n        try:\n"
-                                               "            if b'add(10, 5)' in open(os.path.join(root, f), 'rb')"
-                                               ".read(1 << 20):\n                raise SystemExit(0)\n"
-                                               "        except OSError:\n            pass\n" + WRONG["add"]),  # fmt: skip
+    "the scorer's memory read through /proc": (
+        "add",
+        "import os\nfor p in (os.getppid(), 1):\n    try:\n"
+        "        open(f'/proc/{p}/mem', 'rb').read(1)\n"
+        "    except OSError:\n        pass\n" + WRONG["add"],
+    ),
+    "the answer key searched on disk": (
+        "add",
+        "import os\nfor root, dirs, files in os.walk('/'):\n"
+        "    if root.startswith(('/proc', '/sys', '/dev', '/usr')):\n"
+        "        dirs[:] = []\n    for f in files:\n        try:\n"
+        "            if b'add(10, 5)' in open(os.path.join(root, f), 'rb')"
+        ".read(1 << 20):\n                raise SystemExit(0)\n"
+        "        except OSError:\n            pass\n" + WRONG["add"],
+    ),
     # 6. objects whose arithmetic or truth lies
-    "float subclass whose difference is 0": ("half", "class F(float):\n    def __sub__(s, o):\n        return 0.0\n"
-                                                     "    __rsub__ = __sub__\n    __add__ = __sub__\ndef half(x):\n"
-                                                     "    return F(0)"),  # fmt: skip
-    "object with __sub__ and __abs__": ("half", "class Z:\n    def __sub__(s, o):\n        return s\n"
-                                                "    __add__ = __sub__\n    def __abs__(s):\n        return 0.0\n"
-                                                "def half(x):\n    return Z()"),  # fmt: skip
+    "float subclass whose difference is 0": (
+        "half",
+        "class F(float):\n    def __sub__(s, o):\n        return 0.0\n"
+        "    __rsub__ = __sub__\n    __add__ = __sub__\ndef half(x):\n"
+        "    return F(0)",
+    ),
+    "object with __sub__ and __abs__": (
+        "half",
+        "class Z:\n    def __sub__(s, o):\n        return s\n"
+        "    __add__ = __sub__\n    def __abs__(s):\n        return 0.0\n"
+        "def half(x):\n    return Z()",
+    ),
     "NaN for a tolerance": ("half", "def half(x):\n    return float('nan')"),
-    "truth that toggles": ("even", "class T:\n    n = 0\n    def __bool__(s):\n        T.n += 1\n"
-                                   "        return T.n % 2 == 1\ndef is_even(n):\n    return T()"),  # fmt: skip
+    "truth that toggles": (
+        "even",
+        "class T:\n    n = 0\n    def __bool__(s):\n        T.n += 1\n"
+        "        return T.n % 2 == 1\ndef is_even(n):\n    return T()",
+    ),
     "1 for True": ("even", "def is_even(n):\n    return 1 - n % 2"),
     # outputs that cannot cross the boundary
-    "output nested 10000 deep": ("add", "def add(a, b):\n    x = []\n    for _ in range(10000):\n        x = [x]\n"
-                                        "    return x"),  # fmt: skip
+    "output nested 10000 deep": (
+        "add",
+        "def add(a, b):\n    x = []\n    for _ in range(10000):\n        x = [x]\n" "    return x",
+    ),
     "an output too large": ("add", "def add(a, b):\n    return 'x' * (40 << 20)"),
     "a 5000-digit integer": ("add", "def add(a, b):\n    return 10 ** 5000"),
     "SystemExit(0) inside the call": ("add", "def add(a, b):\n    raise SystemExit(0)"),
     # containment: processes outside the audit hook
-    "fork_exec shell forges on descriptor 3": ("add", SPAWN + "spawn('/bin/sh', '-c', 'for i in 1 2 3; do echo "
-                                                              "\\'[\"ok\",[\"i\",\"5\"]]\\' >&3; done')\n"
-                                                              + WRONG["add"]),  # fmt: skip
-    "pidfd SIGKILL to the parent": ("add", "import os, signal\ntry:\n    signal.pidfd_send_signal("
-                                           "os.pidfd_open(os.getppid()), signal.SIGKILL)\nexcept OSError:\n"
-                                           "    pass\n" + WRONG["add"]),  # fmt: skip
+    "fork_exec shell forges on descriptor 3": (
+        "add",
+        SPAWN + "spawn('/bin/sh', '-c', 'for i in 1 2 3; do echo "
+        '\\\'["ok",["i","5"]]\\\' >&3; done\')\n' + WRONG["add"],
+    ),
+    "pidfd SIGKILL to the parent": (
+        "add",
+        "import os, signal\ntry:\n    signal.pidfd_send_signal("
+        "os.pidfd_open(os.getppid()), signal.SIGKILL)\nexcept OSError:\n"
+        "    pass\n" + WRONG["add"],
+    ),
     "kill -9 -1 through a shell": ("add", SPAWN + "spawn('/bin/sh', '-c', 'kill -9 -1')\n" + WRONG["add"]),
 }
 
@@ -214,9 +284,16 @@ def test_a_listener_on_localhost_is_not_reached():
     port = listener.getsockname()[1]
     connect = f"import socket\nsocket.create_connection(('127.0.0.1', {port}), timeout=1).sendall(b'x')"
     try:
-        results = _assess([("add", connect + "\n" + RIGHT["add"]),
-                           ("add", SPAWN + f"spawn('/usr/bin/python3', '-c', {connect!r})\nimport time\n"
-                                           "time.sleep(1)\n" + RIGHT["add"])])  # fmt: skip
+        results = _assess(
+            [
+                ("add", connect + "\n" + RIGHT["add"]),
+                (
+                    "add",
+                    SPAWN + f"spawn('/usr/bin/python3', '-c', {connect!r})\nimport time\n"
+                    "time.sleep(1)\n" + RIGHT["add"],
+                ),
+            ]
+        )
         with pytest.raises(socket.timeout):
             listener.accept()
     finally:
@@ -251,8 +328,10 @@ def test_the_scorer_and_a_sibling_survive_and_no_process_outlives_its_sample():
 
 
 def test_processes_are_bounded_and_gone_at_the_deadline():
-    flood = SPAWN + f"n = 0\ntry:\n    while n < 5000:\n        spawn('/bin/sleep', '{MARKER}')\n        n += 1\n" \
-                    "except OSError:\n    pass\nprint('spawned', n)\n" + RIGHT["add"]  # fmt: skip
+    flood = (
+        SPAWN + f"n = 0\ntry:\n    while n < 5000:\n        spawn('/bin/sleep', '{MARKER}')\n        n += 1\n"
+        "except OSError:\n    pass\nprint('spawned', n)\n" + RIGHT["add"]
+    )
     from openrlhf_weakness.assess.code_sandbox import run_sandboxed
 
     result = run_sandboxed(flood, ADD, timeout=5)

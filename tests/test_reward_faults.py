@@ -157,8 +157,9 @@ def test_deep_or_huge_labels_fail_alone_and_a_dead_pool_is_replaced():
         first = rewarder(["\\boxed{\\frac{1}{2}}"], [""], ["1/2"])  # workers were warmed before this first call
         first_seconds = time.monotonic() - began
         deep = json.dumps({"answer": json.loads("[" * 500 + "]" * 500)})
-        out = rewarder(["\\boxed{x}", "\\boxed{\\frac{1}{2}}", "\\boxed{y}"], ["", "", ""],
-                       [deep, "1/2", "z" * (9 << 20)])  # fmt: skip
+        out = rewarder(
+            ["\\boxed{x}", "\\boxed{\\frac{1}{2}}", "\\boxed{y}"], ["", "", ""], [deep, "1/2", "z" * (9 << 20)]
+        )
         assert out["rewards"] == [0.0, 1.0, 0.0] and out["extra_logs"]["hook_faults"] == 2.0
         assert rewarder.health() == {"pool": "ok", "workers": 2, "pools_replaced": 0}
         rewarder.assessor._pool.stop()  # as if its scheduler thread had died

@@ -94,6 +94,8 @@ def _as_a_model_reads(text: str) -> str:
         text = html.unescape(text)
     text = unicodedata.normalize("NFKD", text).translate(LOOK_ALIKES)
     return "".join(c for c in text if c.isascii() and c.isalpha()).upper()
+
+
 PROMPT = "<|im_start|>user\nSolve it.<|im_end|>\n<|im_start|>assistant\n"
 
 

@@ -113,8 +113,9 @@ def _run_child(payload: dict, timeout: float, memory_mb: int, output_cap: int, r
     if _sandboxed(sandbox):
         from openrlhf_weakness.assess.sandbox_tool import INSIDE, bwrap_command, python_inside
 
-        cmd = bwrap_command([python_inside(), "-I", "-S", f"{INSIDE}/sandbox_child.py", str(memory_mb), cpu,
-                             str(results_write)])  # fmt: skip
+        cmd = bwrap_command(
+            [python_inside(), "-I", "-S", f"{INSIDE}/sandbox_child.py", str(memory_mb), cpu, str(results_write)]
+        )
         cwd, env = "/", {"PATH": "/usr/bin:/bin"}
     else:
         cmd = [*network_namespace_prefix(), sys.executable, "-I", CHILD, str(memory_mb), cpu, str(results_write)]
@@ -126,9 +127,16 @@ def _run_child(payload: dict, timeout: float, memory_mb: int, output_cap: int, r
             cwd = workdir
             env = {"PATH": "/usr/bin:/bin", "HOME": workdir, "TMPDIR": workdir, "PYTHONDONTWRITEBYTECODE": "1"}
         try:
-            proc = subprocess.Popen(cmd, cwd=cwd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                    stderr=subprocess.STDOUT, env=env, start_new_session=True,
-                                    pass_fds=(results_write,))  # fmt: skip
+            proc = subprocess.Popen(
+                cmd,
+                cwd=cwd,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                env=env,
+                start_new_session=True,
+                pass_fds=(results_write,),
+            )
         finally:
             os.close(results_write)
         try:
@@ -155,8 +163,9 @@ def _run_child(payload: dict, timeout: float, memory_mb: int, output_cap: int, r
             _read_bounded(fds, time.monotonic() + REAP_GRACE, [0, 0])  # EOF on both: no process of it holds them
             proc.stdout.close()
             os.close(results_read)
-    return _Run(proc.returncode, out.decode("utf-8", errors="replace"), truncated, timed_out, results,
-                results_truncated)  # fmt: skip
+    return _Run(
+        proc.returncode, out.decode("utf-8", errors="replace"), truncated, timed_out, results, results_truncated
+    )
 
 
 def _ending(run: _Run, output_cap: int) -> str:
@@ -177,8 +186,13 @@ def run_sandboxed(
     """Run ``program`` then ``tests`` in the sandbox (the weakly verified mode); passed only with the harness's
     one-time token, written after the tests return. Output past ``output_cap`` bytes is dropped and noted."""
     token = secrets.token_hex(16)
-    payload = {"mode": "tests", "token": token, "program": program, "tests": tests,
-               "eq_name": f"_orw_eq_{secrets.token_hex(8)}"}  # fmt: skip
+    payload = {
+        "mode": "tests",
+        "token": token,
+        "program": program,
+        "tests": tests,
+        "eq_name": f"_orw_eq_{secrets.token_hex(8)}",
+    }
     run = _run_child(payload, timeout, memory_mb, output_cap, 256, sandbox)
     text = _ending(run, output_cap)
     if run.timed_out:
@@ -206,8 +220,9 @@ def run_calls(
     from openrlhf_weakness.assess import plain_data
 
     encoded = [[c.name, plain_data.encode(list(c.args)), plain_data.encode(dict(c.kwargs))] for c in calls]
-    run = _run_child({"mode": "calls", "program": program, "calls": encoded}, timeout, memory_mb, output_cap,
-                     RESULTS_CAP, sandbox)  # fmt: skip
+    run = _run_child(
+        {"mode": "calls", "program": program, "calls": encoded}, timeout, memory_mb, output_cap, RESULTS_CAP, sandbox
+    )
     text = _ending(run, output_cap)
     if run.timed_out:
         return SandboxResult(False, "timeout", text[-2000:], run.truncated)
@@ -269,8 +284,11 @@ class CodeTestAssessor(PerItemAssessor):
 
     def _weak(self, program: str, tests: str, why: str) -> Assessment:
         if self.weak_tests != "accept":
-            return Assessment(None, f"tests refused: not input/output pairs ({why[:120]}); weak_tests=accept runs "
-                                    "them inside the sandbox, weakly verified")  # fmt: skip
+            return Assessment(
+                None,
+                f"tests refused: not input/output pairs ({why[:120]}); weak_tests=accept runs "
+                "them inside the sandbox, weakly verified",
+            )
         result = run_sandboxed(program, tests, self.timeout, self.memory_mb, sandbox=self.sandbox)
         last = result.output.strip().splitlines()[-1:] or [""]
         return Assessment(5 if result.passed else 1, f"{WEAK}, {result.status}: {last[0][:200]}")

@@ -22,10 +22,18 @@ class AssessConfig:
     )
     code_timeout: float = flag(10.0, "code: seconds per program")
     code_memory_mb: int = flag(1024, "code: address-space limit per program")
-    code_sandbox: str = flag("bwrap", "code: bwrap (the OS sandbox, required to run untrusted code) or none (an audit "
-                             "hook only, for trusted code; logs a warning)", choices=["bwrap", "none"])  # fmt: skip
-    code_weak_tests: str = flag("refuse", "code: tests that are not input/output pairs run inside the sandbox, weakly "
-                                "verified, only with accept (refuse leaves them unscored)", choices=["refuse", "accept"])  # fmt: skip
+    code_sandbox: str = flag(
+        "bwrap",
+        "code: bwrap (the OS sandbox, required to run untrusted code) or none (an audit "
+        "hook only, for trusted code; logs a warning)",
+        choices=["bwrap", "none"],
+    )
+    code_weak_tests: str = flag(
+        "refuse",
+        "code: tests that are not input/output pairs run inside the sandbox, weakly "
+        "verified, only with accept (refuse leaves them unscored)",
+        choices=["refuse", "accept"],
+    )
     function_path: str | None = flag(None, "function: Python file defining score(prompt, response, reference)")
     function_scale: str = flag("unit", "function: unit ([0, 1] -> 1..5 linearly) or five (already 1..5)",
                                 choices=["unit", "five"])  # fmt: skip

@@ -225,8 +225,24 @@ def _call(node: ast.Call, env: dict):
     return fn(*args, **kwargs)
 
 
-STRUCTURE = (ast.Constant, ast.Tuple, ast.List, ast.Set, ast.Dict, ast.UnaryOp, ast.BinOp, ast.BoolOp, ast.Compare,
-             ast.IfExp, ast.Subscript, ast.Slice, ast.expr_context, ast.unaryop, ast.boolop, ast.keyword)
+STRUCTURE = (
+    ast.Constant,
+    ast.Tuple,
+    ast.List,
+    ast.Set,
+    ast.Dict,
+    ast.UnaryOp,
+    ast.BinOp,
+    ast.BoolOp,
+    ast.Compare,
+    ast.IfExp,
+    ast.Subscript,
+    ast.Slice,
+    ast.expr_context,
+    ast.unaryop,
+    ast.boolop,
+    ast.keyword,
+)
 
 
 def validate(expr: ast.expr, names: set) -> None:

@@ -221,5 +221,6 @@ def main() -> None:
     else:
         run_tests(payload, out_fd)
 
+
 if __name__ == "__main__":
     main()

@@ -60,16 +60,46 @@ def bwrap_command(argv: list[str], scratch_bytes: int = SCRATCH_BYTES) -> list[s
     harness = [a for name in HARNESS for a in ("--ro-bind", str(here / name), f"{INSIDE}/{name}")]
     return [
         bwrap_path() or "bwrap",
-        "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
-        "--die-with-parent", "--new-session",
-        *_system_mounts(), *harness,
-        "--dev", "/dev", "--proc", "/proc",
-        "--perms", "1777", "--size", str(scratch_bytes), "--tmpfs", "/tmp",
-        "--chdir", "/tmp", "--clearenv",
-        "--setenv", "PATH", "/usr/bin:/bin", "--setenv", "HOME", "/tmp", "--setenv", "TMPDIR", "/tmp",
-        "--setenv", "PYTHONDONTWRITEBYTECODE", "1", "--setenv", "ORW_SANDBOX_DROP", "1" if os.getuid() == 0 else "0",
-        "--", *argv,
-    ]  # fmt: skip
+        "--unshare-pid",
+        "--unshare-net",
+        "--unshare-ipc",
+        "--unshare-uts",
+        "--unshare-cgroup-try",
+        "--die-with-parent",
+        "--new-session",
+        *_system_mounts(),
+        *harness,
+        "--dev",
+        "/dev",
+        "--proc",
+        "/proc",
+        "--perms",
+        "1777",
+        "--size",
+        str(scratch_bytes),
+        "--tmpfs",
+        "/tmp",
+        "--chdir",
+        "/tmp",
+        "--clearenv",
+        "--setenv",
+        "PATH",
+        "/usr/bin:/bin",
+        "--setenv",
+        "HOME",
+        "/tmp",
+        "--setenv",
+        "TMPDIR",
+        "/tmp",
+        "--setenv",
+        "PYTHONDONTWRITEBYTECODE",
+        "1",
+        "--setenv",
+        "ORW_SANDBOX_DROP",
+        "1" if os.getuid() == 0 else "0",
+        "--",
+        *argv,
+    ]
 
 
 @functools.lru_cache(maxsize=1)
@@ -80,8 +110,9 @@ def bwrap_status() -> tuple[bool, str]:
         return False, f"bwrap not found: {INSTALL_HINT}"
     try:
         version = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=10).stdout.strip()
-        probe = subprocess.run(bwrap_command([python_inside(), "-I", "-S", "-c", "pass"]), capture_output=True,
-                               text=True, timeout=30)  # fmt: skip
+        probe = subprocess.run(
+            bwrap_command([python_inside(), "-I", "-S", "-c", "pass"]), capture_output=True, text=True, timeout=30
+        )
     except (OSError, subprocess.TimeoutExpired) as err:
         return False, f"{path} does not run: {err}"
     if probe.returncode != 0:
@@ -100,6 +131,8 @@ def require_sandbox(mode: str) -> bool:
         raise ValueError(f"unknown code sandbox {mode!r}: bwrap or none")
     works, detail = bwrap_status()
     if not works:
-        raise SandboxUnavailable(f"code assessor: no OS sandbox ({detail}); to run untrusted code without one anyway, "
-                                 "set the code sandbox to none")  # fmt: skip
+        raise SandboxUnavailable(
+            f"code assessor: no OS sandbox ({detail}); to run untrusted code without one anyway, "
+            "set the code sandbox to none"
+        )
     return True

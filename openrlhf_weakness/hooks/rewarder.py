@@ -47,10 +47,17 @@ class RewardHookConfig:
     datasources: str = flag("", "comma-separated datasources (or skills) logged as acc_<name> in extra_logs")
     window: int = flag(256, "recent samples per datasource behind each acc_<name>")
     code_timeout: float = flag(10.0, "code: seconds per program")
-    code_sandbox: str = flag("bwrap", "code: bwrap (OS sandbox, required for untrusted code) or none (logs a warning)",
-                             choices=["bwrap", "none"])  # fmt: skip
-    code_weak_tests: str = flag("refuse", "code: run tests that are not input/output pairs, weakly verified "
-                                "(accept), or leave those samples unscored (refuse)", choices=["refuse", "accept"])  # fmt: skip
+    code_sandbox: str = flag(
+        "bwrap",
+        "code: bwrap (OS sandbox, required for untrusted code) or none (logs a warning)",
+        choices=["bwrap", "none"],
+    )
+    code_weak_tests: str = flag(
+        "refuse",
+        "code: run tests that are not input/output pairs, weakly verified "
+        "(accept), or leave those samples unscored (refuse)",
+        choices=["refuse", "accept"],
+    )
     function_path: str | None = flag(None, "function: Python file defining score(prompt, response, reference)")
     judge_base_url: str = flag("http://127.0.0.1:8000/v1", "judge: OpenAI-compatible server")
     judge_model: str | None = flag(None, "judge: model name on that server")
@@ -82,8 +89,10 @@ def load_hook_config(environ: dict | None = None) -> RewardHookConfig:
 def code_policy_line(cfg: RewardHookConfig) -> str:
     """The one start-up line that says how code rewards are verified."""
     weak = "given, marked weakly verified" if cfg.code_weak_tests == "accept" else "refused (fallback reward)"
-    return (f"code assessor: sandbox {cfg.code_sandbox}; tests in input/output form are checked outside the "
-            f"sandbox; other tests are {weak} (code_weak_tests={cfg.code_weak_tests})")  # fmt: skip
+    return (
+        f"code assessor: sandbox {cfg.code_sandbox}; tests in input/output form are checked outside the "
+        f"sandbox; other tests are {weak} (code_weak_tests={cfg.code_weak_tests})"
+    )
 
 
 def split_response(query: str, prompt) -> str:
