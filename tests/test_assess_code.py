@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 import time
+from pathlib import Path
 
 from openrlhf_weakness.assess.base import Item
 from openrlhf_weakness.assess.code_sandbox import CodeTestAssessor, extract_code, run_sandboxed
@@ -19,7 +20,7 @@ def test_passing_and_failing_code():
     good = _score("```python\ndef add(a, b):\n    return a + b\n```\nThis adds.")
     bad = _score("def add(a, b):\n    return a - b")
     assert good.score == 5 and good.feedback.startswith("passed")
-    assert bad.score == 1 and "AssertionError" in bad.feedback
+    assert bad.score == 1 and bad.feedback == "failed: tests line 1: assertion failed (got -1)"
 
 
 def test_infinite_loop_times_out_and_its_process_group_is_killed():
@@ -55,8 +56,12 @@ def test_deleting_or_writing_files_outside_the_sandbox_is_refused(tmp_path):
         "open('../escape.txt', 'w').write('x')",
     ):
         out = run_sandboxed(code, timeout=3)
-        assert out.status == "failed" and "outside the sandbox" in out.output, out.output
+        assert out.status == "failed", out.output  # the host's folder is not even visible inside
     assert victim.read_text() == "precious"
+    for code in ("open('/usr/orw-escape.txt', 'w').write('x')", "import os\nos.mkdir('/etc/orw-escape')"):
+        out = run_sandboxed(code, timeout=3)
+        assert out.status == "failed" and "outside the sandbox" in out.output, out.output
+    assert not Path("/usr/orw-escape.txt").exists() and not Path("/etc/orw-escape").exists()
     inside = run_sandboxed("open('scratch.txt', 'w').write('ok')\nprint(open('scratch.txt').read())", timeout=3)
     assert inside.passed and inside.output.strip() == "ok"  # its own throwaway directory is writable
 

@@ -94,6 +94,7 @@ def server():
 
     rewarder = Rewarder(RewardHookConfig(assessor="math", timeout=3.0, workers=2))
     with AppThread(lambda: make_app(rewarder, max_samples=8, body_timeout=1.0)) as app:
+        app.rewarder = rewarder
         yield app
     rewarder.close()
 
@@ -147,3 +148,53 @@ def test_nan_and_infinity_are_refused_on_read_and_write(tmp_path):
     path.write_text(json.dumps({"a": 1}) + "\n" + '{"a": 1, "a": 2}\n')
     with pytest.raises(DataError, match=r"line 2, key 'a': appears twice"):
         list(iter_jsonl(path))
+
+
+def test_deep_or_huge_labels_fail_alone_and_a_dead_pool_is_replaced():
+    rewarder = Rewarder(RewardHookConfig(assessor="math", timeout=5.0, queue_margin=5.0, workers=2))
+    try:
+        began = time.monotonic()
+        first = rewarder(["\\boxed{\\frac{1}{2}}"], [""], ["1/2"])  # workers were warmed before this first call
+        first_seconds = time.monotonic() - began
+        deep = json.dumps({"answer": json.loads("[" * 500 + "]" * 500)})
+        out = rewarder(
+            ["\\boxed{x}", "\\boxed{\\frac{1}{2}}", "\\boxed{y}"], ["", "", ""], [deep, "1/2", "z" * (9 << 20)]
+        )
+        assert out["rewards"] == [0.0, 1.0, 0.0] and out["extra_logs"]["hook_faults"] == 2.0
+        assert rewarder.health() == {"pool": "ok", "workers": 2, "pools_replaced": 0}
+        rewarder.assessor._pool.stop()  # as if its scheduler thread had died
+        rewarder.assessor._pool.join(timeout=5)
+        assert rewarder.health()["pool"] == "down"
+        healed = rewarder(["\\boxed{\\frac{1}{2}}", "\\boxed{\\frac{1}{3}}"], ["", ""], ["1/2", "1/2"])
+        assert healed["rewards"] == [1.0, 0.0] and healed["extra_logs"]["hook_faults"] == 0.0
+        assert rewarder.health() == {"pool": "ok", "workers": 2, "pools_replaced": 1}
+    finally:
+        rewarder.close()
+    assert first["rewards"] == [1.0] and first_seconds < 5.0 + 2.0
+
+
+def test_check_item_names_the_bound():
+    from openrlhf_weakness.assess.base import Item
+    from openrlhf_weakness.assess.isolated import ItemTooLarge, check_item
+
+    with pytest.raises(ItemTooLarge, match="nested deeper than 32"):
+        check_item(Item("", "a", json.loads("[" * 40 + "]" * 40)))
+    with pytest.raises(ItemTooLarge, match="at most 8388608"):
+        check_item(Item("", "a" * (9 << 20), "1"))
+    with pytest.raises(ItemTooLarge, match="cannot be sent to a worker"):
+        check_item(Item("", "a", [lambda: 1]))
+    check_item(Item("", "a", {"answer": [[1, 2], [3]]}))
+
+
+def test_health_reports_a_down_pool_and_the_next_request_heals_it(server):
+    import requests
+
+    assert requests.get(f"{server.url}/health").json()["pool"] == "ok"
+    server.rewarder.assessor._pool.stop()
+    server.rewarder.assessor._pool.join(timeout=5)
+    down = requests.get(f"{server.url}/health")
+    assert down.status_code == 503 and down.json()["status"] == "degraded"
+    out = requests.post(f"{server.url}/get_reward", json={"query": ["\\boxed{\\frac{1}{2}}"], "labels": ["1/2"]})
+    assert out.json()["rewards"] == [1.0]
+    healed = requests.get(f"{server.url}/health").json()
+    assert healed["status"] == "ok" and healed["pools_replaced"] == 1

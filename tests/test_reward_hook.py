@@ -96,7 +96,9 @@ def test_faults_give_fallback_rewards_for_every_sample_and_are_counted(tmp_path)
 
     hanging = Rewarder(RewardHookConfig(assessor="code", code_timeout=1.0, timeout=5.0))
     out = hanging(
-        ["```python\nwhile True: pass\n```", "```python\nx = 1\n```"], ["", ""], ["assert True", "assert x == 1"]
+        ["```python\nwhile True: pass\n```", "```python\ndef f():\n    return 1\n```"],
+        ["", ""],
+        ["assert f() == 1"] * 2,
     )
     assert out["rewards"] == [0.0, 1.0]  # the hang is a failed test, contained by the sandbox
 

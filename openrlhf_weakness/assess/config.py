@@ -22,6 +22,18 @@ class AssessConfig:
     )
     code_timeout: float = flag(10.0, "code: seconds per program")
     code_memory_mb: int = flag(1024, "code: address-space limit per program")
+    code_sandbox: str = flag(
+        "bwrap",
+        "code: bwrap (the OS sandbox, required to run untrusted code) or none (an audit "
+        "hook only, for trusted code; logs a warning)",
+        choices=["bwrap", "none"],
+    )
+    code_weak_tests: str = flag(
+        "refuse",
+        "code: tests that are not input/output pairs run inside the sandbox, weakly "
+        "verified, only with accept (refuse leaves them unscored)",
+        choices=["refuse", "accept"],
+    )
     function_path: str | None = flag(None, "function: Python file defining score(prompt, response, reference)")
     function_scale: str = flag("unit", "function: unit ([0, 1] -> 1..5 linearly) or five (already 1..5)",
                                 choices=["unit", "five"])  # fmt: skip
@@ -44,7 +56,9 @@ def make_assessor(cfg: AssessConfig, gen=None, isolated: bool = True):
     if cfg.assessor == "code":
         from openrlhf_weakness.assess.code_sandbox import CodeTestAssessor
 
-        return CodeTestAssessor(cfg.code_timeout, cfg.code_memory_mb, cfg.num_workers)
+        return CodeTestAssessor(
+            cfg.code_timeout, cfg.code_memory_mb, cfg.num_workers, cfg.code_sandbox, cfg.code_weak_tests
+        )
     if cfg.assessor == "function":
         from openrlhf_weakness.assess.function import FunctionAssessor
 

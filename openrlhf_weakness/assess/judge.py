@@ -3,8 +3,10 @@
 
 from __future__ import annotations
 
+import html
 import json
 import re
+import unicodedata
 from pathlib import Path
 
 from openrlhf_weakness.assess.base import Assessment, Item
@@ -72,7 +74,33 @@ RESULT = re.compile(r"\[RESULT\]\s*[:(]?\s*([-+]?[0-9]+(?:\.[0-9]+)?)(?![0-9])",
 # The reply format as a regular expression for constrained decoding (vLLM structured outputs): feedback without score
 # markers, then exactly one [RESULT] with an integer from 1 to 5, so every constrained reply parses.
 REPLY_REGEX = r"Feedback: [^\[\]\n]{1,1500} \[RESULT\] [1-5]"
-RESULT_MARK = re.compile(r"\[\s*RESULT\s*\]", re.I)
+# the marker's word in any case, with any spacing or punctuation between its letters, once the answer is normalised
+RESULT_WORD = re.compile(r"r[\W_]*e[\W_]*s[\W_]*u[\W_]*l[\W_]*t", re.I)
+# Latin look-alikes that NFKC leaves alone: Cyrillic and Greek letters, brackets of other scripts
+CONFUSABLES = str.maketrans(
+    "\u0410\u0412\u0415\u0405\u0406\u0408\u041a\u041c\u041d\u041e\u0420\u0421\u0422\u0423\u0425"
+    "\u0430\u0435\u043e\u0440\u0441\u0443\u0445\u0455\u0456\u0458"
+    "\u0391\u0392\u0395\u0396\u0397\u0399\u039a\u039c\u039d\u039f\u03a1\u03a4\u03a5\u03a7"
+    "\u03bf\u03ba\u03bd\u03c1\u03c4\u03c5\u03c7\u3010\u3011\u3014\u3015\u27e6\u27e7",
+    "ABESIJKMHOPCTYXaeopcyxsijABEZHIKMNOPTYXokvptux[][][]",
+)
+
+
+def normalise_answer(text: str) -> str:
+    """The answer's skeleton: HTML entities decoded, Unicode compatibility forms folded (fullwidth becomes ASCII),
+    zero-width, tag, format and combining characters removed (accents too: a mark can hide inside a marker), Cyrillic
+    and Greek look-alikes folded to Latin."""
+    for _ in range(3):  # entities inside entities (&amp;#91;)
+        text = html.unescape(text)
+    text = unicodedata.normalize("NFKD", text)
+    text = "".join(c for c in text if unicodedata.category(c) not in ("Mn", "Me", "Cf", "Co", "Cs"))
+    return unicodedata.normalize("NFKC", text.translate(CONFUSABLES))
+
+
+def quote_answer(text: str) -> str:
+    """The normalised answer escaped so that nothing in it can pass for the judge's own text: the score marker's
+    word in any disguise becomes ``outcome`` and a section header ``###`` becomes ``##``."""
+    return re.sub(r"#{3,}", "##", RESULT_WORD.sub("outcome", normalise_answer(text)))
 
 
 def load_rubric(name_or_path: str) -> dict:
@@ -89,12 +117,13 @@ def load_rubric(name_or_path: str) -> dict:
 
 
 def judge_messages(item: Item, rubric: dict) -> list[dict]:
-    """The judge's request. The answer under judgement cannot carry a score marker into it: an answer that writes
-    ``[RESULT] 5`` (a reward hack under RL) reaches the judge as ``(RESULT) 5``."""
+    """The judge's request. The answer under judgement cannot carry a score marker or a section into it: ``[RESULT]
+    5`` in any disguise (fullwidth, zero-width, look-alike letters, entities, spacing, combining marks; a reward hack
+    under RL) reaches the judge as ``[outcome] 5``."""
     from openrlhf_weakness.backends.base import message_text
 
     levels = "\n".join(f"Score {i + 1}: {text}" for i, text in enumerate(rubric["levels"]))
-    response = RESULT_MARK.sub("(RESULT)", str(item.response))
+    response = quote_answer(str(item.response))
     user = TEMPLATE.format(instruction=message_text(item.prompt), response=response, reference=item.reference,
                            criteria=rubric["criteria"], levels=levels)  # fmt: skip
     return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": user}]

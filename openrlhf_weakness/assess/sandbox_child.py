@@ -1,16 +1,20 @@
-"""Runs inside the sandbox process: set resource limits, install an audit hook, run the program, then its tests.
+"""Runs inside the sandbox: set resource limits, drop root, install an audit hook, then run the candidate's program.
 
-Usage (by :mod:`openrlhf_weakness.assess.code_sandbox` only): ``python -I sandbox_child.py MEMORY_MB CPU_SECONDS
-PROOF_FD`` with a JSON object ``{"token", "program", "tests", "eq_name"}`` on standard input. Nothing is left on disk
-for the program to read. Only when the tests return does this harness write the one-time token to ``PROOF_FD``: a
-program that ends the process early (``sys.exit(0)``, ``os._exit(0)``, an ``atexit`` trick) never produces it.
+Usage (by :mod:`openrlhf_weakness.assess.code_sandbox` only): ``python -I -S sandbox_child.py MEMORY_MB CPU_SECONDS
+OUT_FD`` with a JSON object on standard input. Two modes:
 
-Equality in the tests goes through a strict comparison (``eq_name``): a value of a plain built-in type (numbers,
-strings, lists, dicts, ...) only equals another plain value, so an object whose ``__eq__`` always says True fails.
-The token lives only in a second audit hook, which writes it when the harness itself (checked by the calling frame's
-code object) raises the done event; no frame of the program's reach holds it. The restricting audit hook (it cannot
-be removed once added) refuses new processes, sockets, native-library loading, writes outside the working directory,
-tracing and heap walks.
+- ``calls`` (the tests were read as input/output pairs by the scorer): run the program, call each named function on
+  its arguments and write one line per call to ``OUT_FD``, ``["ok", value]`` in :mod:`plain_data`'s encoding or
+  ``["error", why]``. No expected value ever reaches this process; the scorer compares. Whatever the program does to
+  this harness, all it can change is which plain values come out, which it could return anyway.
+- ``tests`` (weakly verified; only when the tests are not of that form): run the program then its tests, and write a
+  one-time token to ``OUT_FD`` once the tests return. The program shares this interpreter with the token, so a
+  determined program can forge it: the scorer marks these rewards as weakly verified.
+
+Equality in the tests of the ``tests`` mode goes through a strict comparison (``eq_name``): a value of a plain type
+only equals another plain value, so an object whose ``__eq__`` always says True fails. The restricting audit hook
+refuses new processes, sockets, native-library loading, writes outside the working directory, tracing and heap walks:
+defence in depth under the operating system's sandbox, and the only guard where that sandbox was switched off.
 """
 
 import ast
@@ -18,6 +22,12 @@ import json
 import os
 import resource
 import sys
+import traceback
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import plain_data  # noqa: E402  (beside this file, imported by path: the package is not inside the sandbox)
+
+NOBODY = 65534
 
 BLOCKED = (
     "os.fork", "os.forkpty", "os.posix_spawn", "os.spawn", "os.exec", "os.system", "os.popen", "os.kill",
@@ -90,23 +100,22 @@ def install_proof(token: bytes, proof_fd: int, harness_code) -> None:
     sys.addaudithook(proof)
 
 
-def main() -> None:
-    memory_mb, cpu_seconds, proof_fd = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
-    payload = json.loads(sys.stdin.buffer.read().decode("utf-8"))
-    devnull = os.open(os.devnull, os.O_RDONLY)
-    os.dup2(devnull, 0)
-    token = payload["token"].encode()
+def set_limits(memory_mb: int, cpu_seconds: int, processes: int) -> None:
+    """Memory, CPU, file size and core limits, then root dropped to nobody so the process limit holds (the kernel
+    does not apply RLIMIT_NPROC to root). Inside a user namespace, where root is not real root, the drop is skipped."""
     resource.setrlimit(resource.RLIMIT_AS, (memory_mb << 20, memory_mb << 20))
     resource.setrlimit(resource.RLIMIT_CPU, (cpu_seconds, cpu_seconds + 1))
     resource.setrlimit(resource.RLIMIT_FSIZE, (16 << 20, 16 << 20))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-    root = os.path.realpath(os.getcwd())
-    program = compile(payload["program"], "program.py", "exec")
-    tests_tree = StrictEquality(payload["eq_name"]).visit(ast.parse(payload["tests"], "tests.py"))
-    tests = compile(ast.fix_missing_locations(tests_tree), "tests.py", "exec")
-    strict_eq, exit_now, eq_name = make_strict_eq(), os._exit, payload["eq_name"]
-    install_proof(token, proof_fd, main.__code__)
-    del payload, token
+    if os.getuid() == 0 and os.environ.get("ORW_SANDBOX_DROP") == "1":
+        os.setgroups([])
+        os.setgid(NOBODY)
+        os.setuid(NOBODY)
+        resource.setrlimit(resource.RLIMIT_NPROC, (processes, processes))
+
+
+def restricting_hook(root: str):
+    """The audit hook that refuses processes, sockets, native loading and writes outside ``root``."""
 
     def inside(path) -> bool:
         if isinstance(path, int):  # a file descriptor already opened
@@ -132,7 +141,57 @@ def main() -> None:
                 if path is not None and not isinstance(path, int) and not inside(path):
                     refuse(event, f" outside the sandbox: {path}")
 
-    sys.addaudithook(hook)
+    return hook
+
+
+def report_error(err: BaseException) -> str:
+    frames = traceback.extract_tb(err.__traceback__)
+    where = [f"{f.filename} line {f.lineno}" for f in frames if f.filename in ("program.py", "tests.py")]
+    return f"{type(err).__name__} ({where[-1] if where else 'sandbox'}): {err}"[:2000]
+
+
+def write_all(fd: int, data: bytes, _write=os.write) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[_write(fd, view) :]
+
+
+def run_calls(payload: dict, out_fd: int) -> None:
+    """Run the program, then each call; one plain-data line per call on ``out_fd``; stop at the first error."""
+    dumps, exit_now, write = plain_data.dumps, os._exit, write_all
+    program = compile(payload["program"], "program.py", "exec")
+    calls = payload["calls"]
+    sys.addaudithook(restricting_hook(os.path.realpath(os.getcwd())))
+    namespace = {"__name__": "__main__"}
+    try:
+        exec(program, namespace)
+    except BaseException as err:
+        write(out_fd, (json.dumps(["error", report_error(err)]) + "\n").encode())
+        exit_now(1)
+    for name, args, kwargs in calls:
+        try:
+            if name not in namespace or not callable(namespace[name]):
+                raise NameError(f"the program defines no function {name!r}")
+            value = namespace[name](*plain_data.decode(args), **plain_data.decode(kwargs))
+            line = '["ok",' + dumps(value) + "]\n"
+        except BaseException as err:  # SystemExit too: a call that ends the process is a failed call
+            write(out_fd, (json.dumps(["error", report_error(err)]) + "\n").encode())
+            exit_now(1)
+        write(out_fd, line.encode())
+    sys.stdout.flush()
+    exit_now(0)
+
+
+def run_tests(payload: dict, proof_fd: int) -> None:
+    """The weakly verified mode: the program, then its tests, then the token (only from this harness's frame)."""
+    token = payload["token"].encode()
+    program = compile(payload["program"], "program.py", "exec")
+    tests_tree = StrictEquality(payload["eq_name"]).visit(ast.parse(payload["tests"], "tests.py"))
+    tests = compile(ast.fix_missing_locations(tests_tree), "tests.py", "exec")
+    strict_eq, exit_now, eq_name = make_strict_eq(), os._exit, payload["eq_name"]
+    install_proof(token, proof_fd, run_tests.__code__)
+    del payload, token
+    sys.addaudithook(restricting_hook(os.path.realpath(os.getcwd())))
     namespace = {"__name__": "__main__"}
     try:
         exec(program, namespace)
@@ -143,16 +202,24 @@ def main() -> None:
         sys.stderr.flush()
         exit_now(3)
     except BaseException as err:
-        import traceback
-
-        where = [f"{f.filename} line {f.lineno}" for f in traceback.extract_tb(err.__traceback__)
-                 if f.filename in ("program.py", "tests.py")]  # fmt: skip
-        print(f"{type(err).__name__} ({where[-1] if where else 'sandbox'}): {err}"[:2000], file=sys.stderr)
+        print(report_error(err), file=sys.stderr)
         sys.stderr.flush()
         exit_now(1)
     sys.stdout.flush()
     sys.audit(DONE_EVENT)
     exit_now(0)
+
+
+def main() -> None:
+    memory_mb, cpu_seconds, out_fd = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+    payload = json.loads(sys.stdin.buffer.read().decode("utf-8"))
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)
+    set_limits(memory_mb, cpu_seconds, int(payload.get("processes", 256)))
+    if payload["mode"] == "calls":
+        run_calls(payload, out_fd)
+    else:
+        run_tests(payload, out_fd)
 
 
 if __name__ == "__main__":

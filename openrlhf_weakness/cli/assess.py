@@ -83,12 +83,16 @@ def main(argv: list[str] | None = None) -> int:
     )
     summary["skipped_input_rows"] = len(skipped)
     summary["empty_responses"] = sum(1 for r in out if r["feedback"] == "empty response")
+    if cfg.assessor == "code":  # rewards from tests that ran inside the sandbox (code_weak_tests accept)
+        summary["weakly_verified"] = sum(1 for r in out if str(r["feedback"]).startswith("weakly verified"))
     report = getattr(assessor, "report", None)  # the LLM judge counts its parsed, retried and unparsed replies
     if report is not None:
         summary["judge_parse"] = report.as_dict()
     write_json(f"{output}.summary.json", summary)
     print(format_summary(summary))
     print(f"input rows skipped: {len(skipped)}; empty responses: {summary['empty_responses']}")
+    if "weakly_verified" in summary:
+        print(f"weakly verified (tests ran inside the sandbox): {summary['weakly_verified']}")
     if report is not None:
         print(report.line())
     for reason in skipped[:10]:

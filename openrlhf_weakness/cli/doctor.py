@@ -63,6 +63,11 @@ def report() -> tuple[list[tuple[str, str]], list[str]]:
     rows.append(("faiss", faiss))
     if faiss == "missing":
         problems.append(f"faiss is missing (retrieval needs it): {INSTALL_HINT}")
+    from openrlhf_weakness.assess.sandbox_tool import bwrap_status
+
+    works, detail = bwrap_status()
+    # not a blocking problem: only the code assessor needs it, and it refuses to run untrusted code without it
+    rows.append(("code sandbox", detail if works else f"unavailable, the code assessor will refuse to run: {detail}"))
     if not problems:
         from openrlhf_weakness import patches
 

@@ -3,7 +3,8 @@
     python -m openrlhf_weakness.cli.serve_assessor --serve.port 5000 --hook.assessor math --hook.ledger ledger.jsonl
 
 POST any path but /health with ``{"query": [...], "prompts": [...], "labels": [...]}`` -> ``{"rewards": [...],
-"scores": [...], "extra_logs": {...}}``. GET /health -> ``{"status": "ok", ...}``. Binds 127.0.0.1 unless told
+"scores": [...], "extra_logs": {...}}``. GET /health -> ``{"status": "ok", "pool": "ok", ...}`` (503 and
+``"degraded"`` while the worker pool is down; it is replaced on the next request). Binds 127.0.0.1 unless told
 otherwise; bodies over ``--serve.max_body_mb`` get 413, malformed or too deeply nested bodies and requests with more
 than ``--serve.max_samples`` samples 400, a body not received within ``--serve.body_timeout`` seconds 408, and the
 server keeps serving.
@@ -57,7 +58,10 @@ def make_app(
         return web.json_response({"error": message}, status=400)
 
     async def health(request):
-        return web.json_response({"status": "ok", **counters, "assessor": rewarder.cfg.assessor})
+        pool = rewarder.health()
+        status = "ok" if pool["pool"] == "ok" else "degraded"
+        body = {"status": status, **counters, "assessor": rewarder.cfg.assessor, **pool}
+        return web.json_response(body, status=200 if status == "ok" else 503)
 
     async def reward(request):
         counters["requests"] += 1
@@ -109,11 +113,15 @@ def main(argv: list[str] | None = None) -> int:
     cfg, serve = from_namespace(RewardHookConfig, args.hook), from_namespace(ServeConfig, args.serve)
     try:
         rewarder = Rewarder(cfg)
-    except (ValueError, OSError) as err:
+    except (ValueError, OSError, RuntimeError) as err:  # RuntimeError: no code sandbox and none not allowed
         raise CliError("serve_assessor", err)
     app = make_app(rewarder, serve.max_body_mb, serve.max_concurrent, serve.max_samples, serve.body_timeout)
     host, port = serve.host, serve.port
     print(f"serve_assessor: {cfg.assessor} assessor on http://{host}:{port}/get_reward (health: /health)", flush=True)
+    if cfg.assessor == "code":
+        from openrlhf_weakness.hooks.rewarder import code_policy_line
+
+        print(f"serve_assessor: {code_policy_line(cfg)}", flush=True)
     web.run_app(app, host=host, port=port, print=None)
     return 0
 

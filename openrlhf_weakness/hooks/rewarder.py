@@ -11,6 +11,7 @@ Failures (score < bad_below) go to the weakness ledger when one is configured.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import threading
@@ -20,6 +21,7 @@ from dataclasses import dataclass, fields
 
 from openrlhf_weakness.config import flag
 
+log = logging.getLogger(__name__)
 CONFIG_ENV = "ORW_REWARD_CONFIG"
 SPECIAL_TOKEN = re.compile(r"<\|[^|>]{1,40}\|>|</s>|<s>|<eos>|<pad>")
 
@@ -45,6 +47,17 @@ class RewardHookConfig:
     datasources: str = flag("", "comma-separated datasources (or skills) logged as acc_<name> in extra_logs")
     window: int = flag(256, "recent samples per datasource behind each acc_<name>")
     code_timeout: float = flag(10.0, "code: seconds per program")
+    code_sandbox: str = flag(
+        "bwrap",
+        "code: bwrap (OS sandbox, required for untrusted code) or none (logs a warning)",
+        choices=["bwrap", "none"],
+    )
+    code_weak_tests: str = flag(
+        "refuse",
+        "code: run tests that are not input/output pairs, weakly verified "
+        "(accept), or leave those samples unscored (refuse)",
+        choices=["refuse", "accept"],
+    )
     function_path: str | None = flag(None, "function: Python file defining score(prompt, response, reference)")
     judge_base_url: str = flag("http://127.0.0.1:8000/v1", "judge: OpenAI-compatible server")
     judge_model: str | None = flag(None, "judge: model name on that server")
@@ -71,6 +84,15 @@ def load_hook_config(environ: dict | None = None) -> RewardHookConfig:
     if unknown:
         raise ValueError(f"unknown reward hook settings {sorted(unknown)}")
     return RewardHookConfig(**values)
+
+
+def code_policy_line(cfg: RewardHookConfig) -> str:
+    """The one start-up line that says how code rewards are verified."""
+    weak = "given, marked weakly verified" if cfg.code_weak_tests == "accept" else "refused (fallback reward)"
+    return (
+        f"code assessor: sandbox {cfg.code_sandbox}; tests in input/output form are checked outside the "
+        f"sandbox; other tests are {weak} (code_weak_tests={cfg.code_weak_tests})"
+    )
 
 
 def split_response(query: str, prompt) -> str:
@@ -115,17 +137,27 @@ class Rewarder:
         from openrlhf_weakness.backends.config import RoleConfig
 
         assess = AssessConfig(assessor=cfg.assessor, bad_below=cfg.bad_below, num_workers=1,
-                              code_timeout=cfg.code_timeout, function_path=cfg.function_path,
+                              code_timeout=cfg.code_timeout, code_sandbox=cfg.code_sandbox,
+                              code_weak_tests=cfg.code_weak_tests, function_path=cfg.function_path,
                               judge_rubric=cfg.judge_rubric)  # fmt: skip
         gen = RoleConfig(backend="openai", model=cfg.judge_model, base_url=cfg.judge_base_url,
                          timeout=cfg.judge_timeout, max_retries=1, max_new_tokens=512, no_cache_enable=True,
                          parse_retries=cfg.judge_parse_retries)  # fmt: skip
         if cfg.assessor == "judge" and not cfg.judge_model:
             raise ValueError("the judge assessor needs judge_model (ORW_REWARD_JUDGE_MODEL)")
+        if cfg.assessor == "code":
+            from openrlhf_weakness.assess.code_sandbox import CodeTestAssessor
+
+            CodeTestAssessor(sandbox=cfg.code_sandbox, weak_tests=cfg.code_weak_tests)  # no sandbox: fail here, once
+            log.info(code_policy_line(cfg))
         return IsolatedAssessor(assess, gen if cfg.assessor == "judge" else None, cfg.workers, cfg.timeout)
 
     def close(self) -> None:
         self.assessor.close()
+
+    def health(self) -> dict:
+        """The worker pool's real state (``pool`` is ``ok`` or ``down``; a down pool is replaced on the next call)."""
+        return self.assessor.health()
 
     def __call__(self, queries, prompts, labels) -> dict:
         from openrlhf_weakness.assess.base import Assessment, Item
@@ -159,6 +191,7 @@ class Rewarder:
                                  "datasource": sources[i], "feedback": result.feedback[:300], "step": step})  # fmt: skip
         logs = self._update_stats(rewards, faults, sources, n)
         logs["hook_timeouts"] = float(timeouts)
+        logs["hook_weakly_verified"] = float(sum(r.feedback.startswith("weakly verified") for r in results))
         if failures and self.cfg.ledger:
             try:
                 from openrlhf_weakness.hooks.ledger import append_failures

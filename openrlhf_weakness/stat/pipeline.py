@@ -133,6 +133,12 @@ class StatPipeline:
                 source = self.cfg.skill_list
             elif self.cfg.skill_key:
                 names, source = sorted({t for tags in field_tags(train, self.cfg.skill_key) for t in tags}), "field"
+                if not names:
+                    keys = sorted(train[0]) if train else []
+                    raise StatError(
+                        f"--stat.skill_key {self.cfg.skill_key!r}: no training row has a value under this "
+                        f"key (the first row's keys: {', '.join(keys)})"
+                    )
             else:
                 examples = "\n".join(f"- {row[self.key['input']]}" for row in train[: self.cfg.skill_sample])
                 answer = self.ask_teacher([SKILLS_PROMPT.format(examples=examples)], "skills")[0][0]
