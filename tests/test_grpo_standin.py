@@ -1,7 +1,8 @@
 """OpenRLHF's own GRPO (train_ppo_ray) on this CPU through the vLLM stand-in, with this project's reward hook and ledger.
 
 One run (8 GRPO steps, group_norm, 8 prompts x 4 samples, a tiny Llama) serves every test here: the reward prefers
-one-token answers that start with a letter, so the policy has something to learn in a few steps.
+one-token answers that start with a letter, so the policy has something to learn in a few steps. Every eighth row's
+label is one the hook cannot read: those samples get the fallback reward, counted in OpenRLHF's logs, and the run goes on.
 """
 
 from __future__ import annotations
@@ -35,6 +36,10 @@ def grpo(tiny_model, tmp_path_factory):
     work = tmp_path_factory.mktemp("grpo")
     (work / "prefers_letters.py").write_text(PREFERS_LETTERS)
     prompts = write_addition_prompts(work / "prompts.jsonl", 8 * STEPS)
+    rows = read_jsonl(prompts)
+    for row in rows[::8]:
+        row["label"] = json.dumps({"no_answer_here": 1})
+    prompts.write_text("".join(json.dumps(row) + "\n" for row in rows))
     env = {
         "ORW_REWARD_ASSESSOR": "function",
         "ORW_REWARD_FUNCTION_PATH": str(work / "prefers_letters.py"),
@@ -62,15 +67,21 @@ def test_the_stand_in_is_named_and_every_grpo_step_ran(grpo):
 def test_the_hook_sees_real_labels_and_its_rewards_reach_openrlhf(grpo):
     ledger = read_jsonl(grpo.work / "ledger.jsonl")
     assert ledger, "the hook wrote no failures"
+    assert not [
+        row for row in ledger if "no_answer_here" in row["label"]
+    ]  # unreadable labels are faults, not failures
     for row in ledger:
         a, b = map(int, re.search(r"What is (\d) plus (\d)\?", row["prompt"]).groups())
         assert json.loads(row["label"]) == {"answer": str(a + b), "datasource": "add"}
         assert row["score"] == 1 and not starts_with_letter(row["response"]) and row["datasource"] == "add"
     failures = Counter(row["step"] for row in ledger)
     assert set(failures) <= set(range(1, STEPS + 1))
-    for step, status in grpo.steps.items():  # reward 1 per success, 0 per failure: the mean OpenRLHF logged
-        assert status["rollout/reward_mean"] == pytest.approx(1 - failures[step] / SAMPLES_PER_STEP, abs=1e-6)
-        assert status["hook_faults"] == 0
+    faults = 0.0
+    for step, status in grpo.steps.items():  # reward 1 per success, 0 per failure or fault: the mean OpenRLHF logged
+        faults += status["hook_faults"] * SAMPLES_PER_STEP  # OpenRLHF averages the hook's per-call counts
+        expected = 1 - (failures[step] + status["hook_faults"] * SAMPLES_PER_STEP) / SAMPLES_PER_STEP
+        assert status["rollout/reward_mean"] == pytest.approx(expected, abs=1e-6)
+    assert faults == pytest.approx(STEPS * SAMPLES_PER_STEP / 8)  # one prompt in eight, its 4 samples, every step
 
 
 def test_the_preferred_answers_gain_probability(grpo):
@@ -147,3 +158,28 @@ def test_the_next_rounds_read_the_ledger(grpo, tmp_path):
     missing = read_jsonl(run / "missing.jsonl")
     assert len(missing) == len(rows) and all(m["missing"] == ["add"] for m in missing)
     assert [m["reference"] for m in missing] == answers
+
+
+DIES_MID_STEP = """
+import os
+
+from openrlhf.utils.agent import AgentExecutorBase
+
+
+class AgentExecutor(AgentExecutorBase):
+    async def execute(self, *args, **kwargs):
+        os._exit(3)  # the rollout actor hosting the agent dies mid-step
+"""
+
+
+@pytest.mark.slow
+def test_a_rollout_actor_that_dies_stops_the_run_with_one_line(tiny_model, tmp_path):
+    from openrlhf_weakness.cli.reward_hook_path import hook_path
+
+    (tmp_path / "dies.py").write_text(DIES_MID_STEP)
+    prompts = write_addition_prompts(tmp_path / "prompts.jsonl", 8)
+    argv = tiny_grpo_argv(str(tiny_model), str(prompts), str(tmp_path / "out"), hook_path(), steps=1)
+    run = run_train_grpo([*argv, "--train.agent_func_path", str(tmp_path / "dies.py")], timeout=600)
+    assert run.returncode == 2, run.output[-4000:]
+    last = [line for line in run.output.splitlines() if line.startswith("openrlhf_weakness.cli.train_grpo: stopped")]
+    assert len(last) == 1 and "RolloutRayActor" in last[0], run.output[-4000:]

@@ -137,6 +137,8 @@ def run_with_standin(cfg, argv: list[str]) -> None:
         openrlhf_cli.run(OPENRLHF_MODULE, argv)
     except KeyboardInterrupt:
         raise CliError(PROG, "interrupted; stopping every Ray actor this run started")
+    except ray.exceptions.RayError as err:  # an actor died or raised: name it in one line (its log is above)
+        raise CliError(PROG, f"stopped: {cpu_ray.describe_ray_error(err)}")
     finally:
         ray.shutdown()
 

@@ -65,3 +65,19 @@ def init_ray(num_cpus: int = LOGICAL_CPUS, num_gpus: int = LOGICAL_GPUS) -> None
     else:
         ray.init(num_cpus=num_cpus, num_gpus=num_gpus, runtime_env=runtime_env, include_dashboard=False)
     logger.info("Ray up (%s logical GPUs); rollout engines are the vLLM stand-in", ray.cluster_resources().get("GPU"))
+
+
+def describe_ray_error(err: Exception) -> str:
+    """One line for a failed Ray task or actor: which actor (as Ray names it) and the innermost error."""
+    import re
+
+    text = str(err)
+    died = re.findall(r"class_name: (\w+)", text)  # an actor whose process died
+    actors = re.findall(r"ray::(\w+(?:\.\w+)?)\(\)", text)  # the tasks the error passed through
+    lines = [line.strip() for line in text.splitlines() if line.strip() and "class_name" not in line]
+    if died:
+        return (
+            f"the Ray actor {died[-1]} died" + (f" (during {actors[-1]})" if actors else "") + f": {lines[-1][:200]}"
+        )
+    where = f" in {actors[-1]}" if actors else ""
+    return f"{type(err).__name__}{where}: {(lines or [type(err).__name__])[-1][:300]}"
