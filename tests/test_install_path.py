@@ -27,7 +27,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 OWN = "openrlhf-weakness"
-EXTRAS = "cpu,demo"  # what a CPU user asks for; gpu swaps faiss-cpu for faiss-gpu-cu12, which this host cannot hold
+EXTRAS = {"cpu": "cpu,demo", "gpu": "gpu,vllm,demo"}  # what each locked stack holds, by `make install` flavour
 
 
 def _canon(name: str) -> str:
@@ -182,7 +182,7 @@ def test_pip_install_of_the_wheel_changes_no_installed_package(wheel, stand_in, 
         "--report",
         str(report),
         "-q",
-        f"{wheel}[{EXTRAS}]",
+        f"{wheel}[{EXTRAS[_flavour()]}]",
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     planned = {
@@ -193,7 +193,7 @@ def test_pip_install_of_the_wheel_changes_no_installed_package(wheel, stand_in, 
 
 def test_the_installed_wheel_runs_from_the_stand_in(wheel, stand_in):
     """A real install (still offline, nothing but the wheel to add) puts the commands on the venv's PATH."""
-    proc = _pip("--python", str(stand_in["python"]), "install", "--no-index", "-q", f"{wheel}[{EXTRAS}]")
+    proc = _pip("--python", str(stand_in["python"]), "install", "--no-index", "-q", f"{wheel}[{EXTRAS[_flavour()]}]")
     assert proc.returncode == 0, proc.stderr[-3000:]
     where = subprocess.run(
         [str(stand_in["python"]), "-c", "import openrlhf_weakness as m; print(m.__file__)"],
@@ -259,7 +259,7 @@ def test_no_exact_pin_on_the_stack_openrlhf_owns():
 @pytest.mark.slow
 def test_every_command_starts_from_the_stand_in(wheel, stand_in, tmp_path):
     """Every console script's --help, then the doctor (machine report and a short DPO), from the installed wheel."""
-    proc = _pip("--python", str(stand_in["python"]), "install", "--no-index", "-q", f"{wheel}[{EXTRAS}]")
+    proc = _pip("--python", str(stand_in["python"]), "install", "--no-index", "-q", f"{wheel}[{EXTRAS[_flavour()]}]")
     assert proc.returncode == 0, proc.stderr[-3000:]
     env = _env()
     for script in _scripts():
