@@ -5,4 +5,5 @@ Importing the package stays light: no torch, deepspeed, vllm, ray or faiss until
 
 __version__ = "0.1.0"
 
-SUPPORTED_OPENRLHF = ("0.11.2",)
+# the OpenRLHF releases this package is tested with (openrlhf_weakness.compat checks them at every entry point)
+SUPPORTED_OPENRLHF = ("0.11.0", "0.11.1", "0.11.2")

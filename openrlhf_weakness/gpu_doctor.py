@@ -55,7 +55,7 @@ def skip_reason(name: str, device: str) -> str | None:
         if not hasattr(faiss, "get_num_gpus") or faiss.get_num_gpus() == 0:
             return "faiss sees no GPU (faiss-cpu is installed, or faiss-gpu found no device)"
     if name == "vllm" and not _importable("vllm"):
-        return "vllm is not installed (GPU only: pip install openrlhf-weakness[gpu])"
+        return "vllm is not installed (GPU only: pip install openrlhf-weakness[vllm], OpenRLHF's own vLLM pin)"
     if name == "vllm" and device != "cuda":
         return "vLLM needs a CUDA device"
     if name == "ray" and not _importable("ray"):

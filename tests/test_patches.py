@@ -110,16 +110,50 @@ def test_a_real_flash_attn_is_never_shadowed(tmp_path):
     assert "flash_attn_stub" not in proc.stdout.split("ACTIVE", 1)[1].splitlines()[0]
 
 
-def test_apply_refuses_an_openrlhf_version_it_was_not_written_for(monkeypatch):
-    from openrlhf_weakness import patches
+def test_apply_refuses_an_untested_openrlhf_stack_on_every_host(monkeypatch):
+    """The check runs before any patch, with CUDA as without, and names the tested versions in one line."""
+    from openrlhf_weakness import compat, patches
 
-    monkeypatch.setattr(patches, "openrlhf_version", lambda: "0.10.0")
+    found = {"openrlhf": "0.12.0", "deepspeed": "0.19.6", "transformers": "5.15.0"}
+    monkeypatch.setattr(compat, "installed_version", lambda dist: found[dist])
     monkeypatch.delenv(patches.ALLOW_ANY_VERSION_ENV, raising=False)
-    with pytest.raises(patches.UnsupportedOpenRLHFVersion, match="written for OpenRLHF 0.11.2, found 0.10.0"):
+    for cuda in (True, False):
+        monkeypatch.setattr(patches, "cuda_available", lambda: cuda)
+        with pytest.raises(patches.UnsupportedOpenRLHFVersion) as err:
+            patches.apply()
+        assert "\n" not in str(err.value)
+        assert str(err.value).startswith(
+            "openrlhf-weakness is tested with OpenRLHF 0.11.0/0.11.1/0.11.2, DeepSpeed 0.19.5/0.19.6, "
+            "transformers 5.15.0; found OpenRLHF 0.12.0."
+        )
+    found.update(openrlhf="0.11.1", transformers="5.16.0")
+    with pytest.raises(patches.UnsupportedOpenRLHFVersion, match="; found transformers 5.16.0. Install a tested"):
         patches.check_openrlhf_version()
-    monkeypatch.setattr(patches, "openrlhf_version", lambda: None)
-    with pytest.raises(patches.UnsupportedOpenRLHFVersion, match="not installed"):
+    found.update(openrlhf=None)
+    with pytest.raises(patches.UnsupportedOpenRLHFVersion, match="OpenRLHF is not installed"):
         patches.check_openrlhf_version()
+
+
+def test_the_escape_hatch_goes_on_with_one_warning(monkeypatch, caplog):
+    from openrlhf_weakness import compat
+
+    monkeypatch.setenv(compat.ALLOW_ANY_VERSION_ENV, "1")
+    found = {"openrlhf": "0.12.3", "deepspeed": "0.20.0+cu128", "transformers": "5.15.0"}
+    with caplog.at_level("WARNING", logger="openrlhf_weakness.compat"):
+        assert compat.check_versions(found) == found
+        compat.check_versions(found)
+    warnings = [r.getMessage() for r in caplog.records]
+    assert len(warnings) == 1
+    assert (
+        "found OpenRLHF 0.12.3, DeepSpeed 0.20.0+cu128. Going on because OPENRLHF_WEAKNESS_ALLOW_ANY_OPENRLHF=1"
+        in (warnings[0])
+    )
+    with pytest.raises(compat.UnsupportedOpenRLHFVersion, match="not installed"):  # no hatch without OpenRLHF
+        compat.check_versions({**found, "openrlhf": None})
+    monkeypatch.delenv(compat.ALLOW_ANY_VERSION_ENV)
+    assert (
+        compat.check_versions({**found, "openrlhf": "0.11.2", "deepspeed": "0.19.6+cpu"})["deepspeed"] == "0.19.6+cpu"
+    )
 
 
 def test_default_attention_follows_the_host():
@@ -128,3 +162,23 @@ def test_default_attention_follows_the_host():
 
     assert default_attn_implementation(cuda=False) == "eager"
     assert default_attn_implementation(cuda=True) == "sdpa"
+
+
+def test_a_command_stops_with_one_line_on_an_untested_openrlhf():
+    """Exit status 2 and a single stderr line, before torch or OpenRLHF is imported."""
+    proc = run_python("""
+        import sys
+        from openrlhf_weakness import compat
+        versions = {"openrlhf": "0.12.0", "deepspeed": "0.19.6", "transformers": "5.15.0"}
+        compat.installed_version = versions.get
+        from openrlhf_weakness.cli import train_apt
+        try:
+            train_apt.main(["--data.dataset", "pairs.jsonl"])
+        finally:
+            print("HEAVY", sorted(m for m in ("torch", "openrlhf") if m in sys.modules))
+        """)
+    assert proc.returncode == 2
+    assert proc.stderr.count("\n") == 1 and proc.stderr.startswith(
+        "train_apt: openrlhf-weakness is tested with OpenRLHF"
+    )
+    assert "found OpenRLHF 0.12.0" in proc.stderr and "HEAVY []" in proc.stdout

@@ -16,3 +16,14 @@ class CliError(SystemExit):
 
     def __str__(self) -> str:
         return self.message
+
+
+def apply_patches(prog: str) -> list[str]:
+    """``patches.apply()`` (the version check, then the patches this host needs), with an untested or missing OpenRLHF
+    stack reported as one line naming the tested versions, exit status 2."""
+    from openrlhf_weakness import patches
+
+    try:
+        return patches.apply()
+    except patches.UnsupportedOpenRLHFVersion as err:
+        raise CliError(prog, err) from None

@@ -16,7 +16,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from openrlhf_weakness.cli import CliError
+from openrlhf_weakness.cli import CliError, apply_patches
 from openrlhf_weakness.config import add_flags, from_namespace, nested
 
 
@@ -62,7 +62,6 @@ def main(argv: list[str] | None = None) -> int:
     args = nested(build_parser().parse_args(argv[:split]))
     from dataclasses import replace
 
-    from openrlhf_weakness import patches
     from openrlhf_weakness.apt.loop import APTLoop, LoopData
     from openrlhf_weakness.apt.loop_config import APTLoopConfig
     from openrlhf_weakness.apt.pairs import PairsConfig
@@ -71,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     from openrlhf_weakness.io import RunDirBusy
     from openrlhf_weakness.retrieve.config import RetrieveConfig
 
-    patches.apply()
+    apply_patches("apt")
     cfg = replace(from_namespace(APTLoopConfig, args.loop), train_args=argv[split + 1 :])
     check_training_flags(cfg.train_args)
     try:

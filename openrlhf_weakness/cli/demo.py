@@ -18,6 +18,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from openrlhf_weakness.cli import apply_patches
 from openrlhf_weakness.config import add_flags, flag, from_namespace, nested
 
 
@@ -110,7 +111,6 @@ def main(argv: list[str] | None = None) -> int:
     add_flags(parser, DemoConfig, "demo")
     cfg = from_namespace(DemoConfig, nested(parser.parse_args(argv)).demo)
     start = time.time()
-    from openrlhf_weakness import patches
     from openrlhf_weakness.apt.loop import APTLoop, LoopData
     from openrlhf_weakness.apt.loop_config import APTLoopConfig
     from openrlhf_weakness.apt.pairs import PairsConfig
@@ -122,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     from openrlhf_weakness.demo.student import student_model
     from openrlhf_weakness.retrieve.config import RetrieveConfig
 
-    patches.apply()
+    apply_patches("demo")
     work = Path(cfg.work_dir)
     data = build_demo_data(work / "data", cfg.train, cfg.dev, cfg.test, cfg.pool, cfg.guard)
     student = student_model(work / "models")

@@ -100,13 +100,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     opts = parser.parse_args(argv)
     start = time.time()
-    from openrlhf_weakness import patches
+    from openrlhf_weakness.cli import apply_patches
     from openrlhf_weakness.demo import rg_score
     from openrlhf_weakness.demo.student import student_model
     from openrlhf_weakness.io import write_jsonl
     from openrlhf_weakness.stat.skills import normalize_skill
 
-    patches.apply()
+    apply_patches("demo_stat")
     work = Path(opts.work_dir)
     paths = build_data(work / "data", opts.train, opts.dev, opts.test)
     student = student_model(Path("runs/demo") / "models")

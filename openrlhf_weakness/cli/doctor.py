@@ -18,7 +18,10 @@ from openrlhf_weakness.cli import CliError
 from openrlhf_weakness.config import add_flags, from_namespace, nested
 from openrlhf_weakness.gpu_doctor import GPUDoctorConfig, selected_checks
 
-INSTALL_HINT = "run `make install` in the repository (CPU) or `pip install openrlhf-weakness[gpu]` (GPU)"
+INSTALL_HINT = (
+    "run `make install` in a clone of the repository (CPU or GPU), or add it to an existing OpenRLHF 0.11 "
+    "environment with `pip install openrlhf-weakness[cpu]` (or `[gpu]`: faiss on GPU); see docs/install.md"
+)
 
 
 def _version(dist: str) -> str | None:
@@ -77,6 +80,11 @@ def report() -> tuple[list[tuple[str, str]], list[str]]:
             problems.append(str(err))
             active = []
         rows.append(("CPU patches", ", ".join(active) if active else "none active"))
+        from openrlhf_weakness.compat import SURFACE, installed_openrlhf_root, surface_problems
+
+        broken = surface_problems(installed_openrlhf_root())
+        rows.append(("OpenRLHF API", f"{len(SURFACE) - len(broken)}/{len(SURFACE)} internals used here as expected"))
+        problems += [f"OpenRLHF internal changed: {p}" for p in broken]
     return rows, problems
 
 

@@ -14,9 +14,10 @@ def main(argv: list[str] | None = None) -> None:
     if not argv or argv[0] in ("-h", "--help") or not argv[0].startswith("openrlhf."):
         print(__doc__.strip())
         raise SystemExit(0 if argv and argv[0] in ("-h", "--help") else 2)
-    from openrlhf_weakness import openrlhf_cli, patches
+    from openrlhf_weakness import openrlhf_cli
+    from openrlhf_weakness.cli import apply_patches
 
-    patches.apply()
+    apply_patches("run_openrlhf")
     openrlhf_cli.run(argv[0], argv[1:])
 
 

@@ -13,7 +13,7 @@ import argparse
 import functools
 import sys
 
-from openrlhf_weakness.cli import CliError
+from openrlhf_weakness.cli import CliError, apply_patches
 from openrlhf_weakness.config import add_flags, from_namespace, nested
 
 OPENRLHF_MODULE = "openrlhf.cli.train_dpo"
@@ -31,13 +31,13 @@ def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     apt_parser = _apt_parser()
     known, rest = apt_parser.parse_known_args(argv)
-    from openrlhf_weakness import openrlhf_cli, patches
+    from openrlhf_weakness import openrlhf_cli
 
     if "-h" in rest or "--help" in rest:
         print(__doc__)
         apt_parser.print_help()
         print(f"\nOpenRLHF flags ({OPENRLHF_MODULE}):")
-        patches.apply()
+        apply_patches("train_apt")
         openrlhf_cli.run(OPENRLHF_MODULE, rest)
         return
     from openrlhf_weakness.apt.config import APTTrainConfig
@@ -45,7 +45,7 @@ def main(argv: list[str] | None = None) -> None:
     from openrlhf_weakness.io import DataError
 
     apt = from_namespace(APTTrainConfig, nested(known).apt)
-    patches.apply()
+    apply_patches("train_apt")
     args = openrlhf_cli.parse_args(OPENRLHF_MODULE, rest)  # OpenRLHF's parser: its errors for unknown flags
     try:
         for path in local_files(args.data.dataset):

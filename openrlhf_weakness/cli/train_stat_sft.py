@@ -14,7 +14,7 @@ import functools
 import sys
 from dataclasses import dataclass
 
-from openrlhf_weakness.cli import CliError
+from openrlhf_weakness.cli import CliError, apply_patches
 from openrlhf_weakness.config import add_flags, flag, from_namespace, nested
 
 OPENRLHF_MODULE = "openrlhf.cli.train_sft"
@@ -51,9 +51,9 @@ def _validate(path: str, key: str) -> None:
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     known, rest = _parser().parse_known_args(argv)
-    from openrlhf_weakness import openrlhf_cli, patches
+    from openrlhf_weakness import openrlhf_cli
 
-    patches.apply()
+    apply_patches("train_stat_sft")
     if "-h" in rest or "--help" in rest:
         print(__doc__)
         _parser().print_help()

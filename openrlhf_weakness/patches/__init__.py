@@ -1,23 +1,17 @@
 """Version-checked changes that let OpenRLHF's DeepSpeed engines run on a machine without CUDA.
 
-Call :func:`apply` first thing in every entry point. With CUDA present only the flash-attn stand-in can apply (a GPU
-host whose install found no prebuilt flash-attn wheel; the trainers then use sdpa); it never shadows an importable
-flash-attn, and refuses an OpenRLHF version the patches were not written for.
+Call :func:`apply` first thing in every entry point. It checks the installed OpenRLHF, DeepSpeed and transformers
+against the tested versions on every host (:mod:`openrlhf_weakness.compat`). With CUDA present only the flash-attn
+stand-in can apply (a GPU host whose install found no prebuilt flash-attn wheel; the trainers then use sdpa); it never
+shadows an importable flash-attn.
 """
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from typing import Callable
 
-from openrlhf_weakness import SUPPORTED_OPENRLHF
-
-ALLOW_ANY_VERSION_ENV = "OPENRLHF_WEAKNESS_ALLOW_ANY_OPENRLHF"
-
-
-class UnsupportedOpenRLHFVersion(RuntimeError):
-    """Raised when the installed OpenRLHF is not one the CPU patches were checked against."""
+from openrlhf_weakness.compat import ALLOW_ANY_VERSION_ENV, UnsupportedOpenRLHFVersion, check_versions
 
 
 @dataclass(frozen=True)
@@ -44,28 +38,10 @@ def cuda_available() -> bool:
     return torch.cuda.is_available()
 
 
-def openrlhf_version() -> str | None:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("openrlhf")
-    except PackageNotFoundError:
-        return None
-
-
 def check_openrlhf_version() -> str:
-    """Return the installed OpenRLHF version, or raise when it is missing or not one the patches know."""
-    found = openrlhf_version()
-    if found is None:
-        raise UnsupportedOpenRLHFVersion(
-            "OpenRLHF is not installed. Run `make install` (CPU) or `pip install openrlhf-weakness[gpu]`."
-        )
-    if found not in SUPPORTED_OPENRLHF and os.environ.get(ALLOW_ANY_VERSION_ENV) != "1":
-        raise UnsupportedOpenRLHFVersion(
-            f"openrlhf-weakness's CPU patches were written for OpenRLHF {', '.join(SUPPORTED_OPENRLHF)}, "
-            f"found {found}. Install openrlhf=={SUPPORTED_OPENRLHF[-1]}, or set {ALLOW_ANY_VERSION_ENV}=1 to try anyway."
-        )
-    return found
+    """Return the installed OpenRLHF version, or raise :class:`UnsupportedOpenRLHFVersion` when it, DeepSpeed or
+    transformers is missing or untested (see :func:`openrlhf_weakness.compat.check_versions`)."""
+    return check_versions()["openrlhf"]
 
 
 def default_attn_implementation(cuda: bool | None = None) -> str:
@@ -85,10 +61,10 @@ def cpu_training_dtype_args() -> list[str]:
 
 
 def apply() -> list[str]:
-    """Apply the patches that this machine needs and return the names now active."""
+    """Check the OpenRLHF stack's versions (every host), apply the patches that this machine needs and return the
+    names now active."""
+    check_openrlhf_version()
     cuda = cuda_available()
-    if not cuda:
-        check_openrlhf_version()
     for patch in _patches():
         if (patch.on_cuda or not cuda) and patch.name not in _APPLIED and patch.needed():
             patch.install()
