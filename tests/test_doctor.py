@@ -36,7 +36,7 @@ def test_gpu_doctor_rehearsed_on_cpu_runs_each_check_for_real(tiny_model, tmp_pa
     here and says so."""
     proc = _doctor("--gpu_enable", "--gpu.device", "cpu", "--gpu.model", str(tiny_model), "--gpu.rows", "32",
                    "--gpu.steps", "2", "--gpu.checks", "training,hf_generation,embedder,faiss_gpu",
-                   "--work_dir", str(tmp_path))  # fmt: skip
+                   "--skip_grpo", "--work_dir", str(tmp_path))  # fmt: skip
     assert proc.returncode == 0, proc.stdout + proc.stderr
     out = proc.stdout
     assert "CUDA         no (CPU path)" in out

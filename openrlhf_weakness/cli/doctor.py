@@ -55,11 +55,16 @@ def report() -> tuple[list[tuple[str, str]], list[str]]:
         if found is None:
             problems.append(f"{dist} is missing: {INSTALL_HINT}")
     rows.append(
-        ("vLLM", _version("vllm") if importlib.util.find_spec("vllm") else "absent (GPU only; not needed on CPU)")
+        (
+            "vLLM",
+            (
+                _version("vllm")
+                if importlib.util.find_spec("vllm")
+                else "absent (GPU only; on CPU, GRPO rollouts use the vLLM stand-in)"
+            ),
+        )
     )
-    rows.append(
-        ("Ray", _version("ray") if importlib.util.find_spec("ray") else "absent (GPU only; not needed on CPU)")
-    )
+    rows.append(("Ray", _version("ray") if importlib.util.find_spec("ray") else "absent (GRPO needs it)"))
     flash = _version("flash-attn")
     rows.append(("flash-attn", flash or "absent (stubbed on CPU)"))
     faiss = faiss_flavour()
@@ -128,9 +133,33 @@ def run_short_dpo(work_dir: Path) -> dict:
     }
 
 
+def run_short_grpo(work_dir: Path) -> dict:
+    """Two GRPO steps of OpenRLHF's own train_ppo_ray on a tiny Llama with this project's reward hook (math) and ledger;
+    rollouts on the vLLM stand-in where vLLM or a GPU is missing."""
+    from openrlhf_weakness.cli.reward_hook_path import hook_path
+    from openrlhf_weakness.testing.grpo_run import run_train_grpo, tiny_grpo_argv, write_addition_prompts
+    from openrlhf_weakness.testing.tiny_model import build_tiny_model
+
+    model = build_tiny_model(work_dir / "tiny-llama")
+    prompts = write_addition_prompts(work_dir / "grpo_prompts.jsonl", 16)
+    ledger = work_dir / "grpo_ledger.jsonl"
+    argv = tiny_grpo_argv(str(model), str(prompts), str(work_dir / "grpo-out"), hook_path(), steps=2)
+    env = {"ORW_REWARD_ASSESSOR": "math", "ORW_REWARD_LEDGER": str(ledger), "ORW_REWARD_WORKERS": "1"}
+    run = run_train_grpo(argv, env=env)
+    (work_dir / "train_grpo.log").write_text(run.output)
+    if run.returncode != 0:
+        tail = run.output.strip().splitlines()[-1:] or ["no output"]
+        raise RuntimeError(f"train_grpo exited {run.returncode}: {tail[0][:300]} (log {work_dir / 'train_grpo.log'})")
+    failures = sum(1 for _ in open(ledger)) if ledger.exists() else 0
+    step_seconds = [s.get("timing/step_total", 0.0) for s in run.steps.values()]
+    return {"seconds": run.seconds, "steps": len(run.steps), "step_seconds": step_seconds, "ledger_rows": failures,
+            "standin": "vLLM STAND-IN" in run.output, "log": str(work_dir / "train_grpo.log")}  # fmt: skip
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--skip_dpo", action="store_true", help="Only print the machine report")
+    parser.add_argument("--skip_grpo", action="store_true", help="Skip the short GRPO run (train_ppo_ray, 2 steps)")
     parser.add_argument("--work_dir", type=str, default=None, help="Where the tiny model and DPO output go")
     parser.add_argument("--gpu_enable", action="store_true", help="Also prove every GPU component (see --gpu.*)")
     add_flags(parser, GPUDoctorConfig, "gpu")
@@ -159,6 +188,19 @@ def main(argv: list[str] | None = None) -> int:
     result = run_short_dpo(work)
     print(f"  finished in {result['seconds']:.1f} s; checkpoint {result['checkpoint']}")
     print(f"  reloaded with transformers and generated {result['new_tokens']} tokens; log {result['log']}")
+    if not args.skip_grpo:
+        print("\nShort GRPO through openrlhf.cli.train_ppo_ray with the reward hook (cli.train_grpo) ...", flush=True)
+        try:
+            grpo = run_short_grpo(work)
+        except RuntimeError as err:
+            print(f"  FAILED: {err}")
+            return 1
+        engine = "the vLLM stand-in (transformers)" if grpo["standin"] else "vLLM"
+        steps = ", ".join(f"{s:.2f}" for s in grpo["step_seconds"])
+        print(
+            f"  finished in {grpo['seconds']:.1f} s with rollouts on {engine}: {grpo['steps']} steps ({steps} s "
+            f"each, the rest is start-up); {grpo['ledger_rows']} failures in the ledger; log {grpo['log']}"
+        )
     if failed:
         print(f"\nThe CPU stack works; {failed} GPU check(s) failed (above).")
         return 1
