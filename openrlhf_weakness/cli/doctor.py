@@ -54,16 +54,8 @@ def report() -> tuple[list[tuple[str, str]], list[str]]:
         rows.append((dist, found or "missing"))
         if found is None:
             problems.append(f"{dist} is missing: {INSTALL_HINT}")
-    rows.append(
-        (
-            "vLLM",
-            (
-                _version("vllm")
-                if importlib.util.find_spec("vllm")
-                else "absent (GPU only; on CPU, GRPO rollouts use the vLLM stand-in)"
-            ),
-        )
-    )
+    no_vllm = "absent (GPU only; on CPU, GRPO rollouts use the vLLM stand-in)"
+    rows.append(("vLLM", _version("vllm") if importlib.util.find_spec("vllm") else no_vllm))
     rows.append(("Ray", _version("ray") if importlib.util.find_spec("ray") else "absent (GRPO needs it)"))
     flash = _version("flash-attn")
     rows.append(("flash-attn", flash or "absent (stubbed on CPU)"))
