@@ -138,6 +138,19 @@ SFT_FLAGS = (
     "--data.max_len --train.micro_batch_size --train.batch_size --train.max_epochs --ds.param_dtype "
     "--ds.attn_implementation --ckpt.output_dir"
 )
+PPO_CLI = "openrlhf/cli/train_ppo_ray.py"
+ENGINE = "openrlhf/trainer/ray/vllm_engine.py"
+_STANDIN = "the vLLM stand-in (rollout/): OpenRLHF's engine actor drives it through these names and calls"
+_RAY_CPU = "patches/ray_cpu.py answers these torch.cuda calls on a CPU"
+PPO_FLAGS = (
+    "--vllm.sync_backend --vllm.sync_with_ray --vllm.num_engines --vllm.tensor_parallel_size "
+    "--ds.attn_implementation --reward.remote_url --train.agent_func_path --eval.dataset --ckpt.best_metric_key "
+    "--actor.model_name_or_path --data.prompt_dataset --data.label_key --rollout.n_samples_per_prompt"
+)
+RAY_CPU_MODULES = (
+    "openrlhf/trainer/ray/ppo_actor.py openrlhf/trainer/ray/ppo_critic.py openrlhf/trainer/ray/launcher.py "
+    "openrlhf/trainer/ppo_utils/replay_buffer.py openrlhf/utils/deepspeed/deepspeed_utils.py"
+)
 DPO_ATTRS = "strategy args model ref_model optimizer scheduler train_dataloader epochs beta aux_loss nll_loss _wandb"
 STRATEGY_ATTRS = "ds_device_mesh seed accumulated_gradient ring_attn_group is_rank_0 print optimizer_step"
 FLASH_ATTN_STUB = (
@@ -231,6 +244,50 @@ SURFACE: tuple[Fact, ...] = (
     *_many("flag", CLI_DPO, DPO_FLAGS, "passed or read by cli.train_apt, cli.apt, the demos, the doctor"),
     *_many("flag", CLI_SFT, SFT_FLAGS, "passed or read by cli.train_stat_sft and the STAT demo"),
     Fact("flash_attn", "openrlhf", "flash_attn", FLASH_ATTN_STUB, "patches/flash_attn_stub.py stands in for them"),
+    Fact("import", "openrlhf/trainer/ppo_utils/samples_generator.py", "vllm", "SamplingParams", _STANDIN),
+    Fact("import", ENGINE, "vllm.inputs", "TokensPrompt", _STANDIN),
+    Fact("import", ENGINE, "vllm.utils", "random_uuid", _STANDIN),
+    Fact(
+        "def",
+        ENGINE,
+        "RolloutRayActor.init_process_group",
+        "(self, master_address, master_port, rank_offset, world_size, group_name, backend, use_ray)",
+        _STANDIN,
+    ),
+    Fact("def", ENGINE, "RolloutRayActor.update_weight", "(self, name, dtype, shape, empty_cache=False)", _STANDIN),
+    Fact(
+        "def",
+        ENGINE,
+        "RolloutRayActor.generate",
+        "(self, prompt_token_ids, sampling_params, multi_modal_data=None)",
+        _STANDIN,
+    ),
+    Fact("def", ENGINE, "RolloutRayActor.get_num_unfinished_requests", "(self)", _STANDIN),
+    Fact(
+        "def",
+        "openrlhf/utils/distributed_util.py",
+        "stateless_init_process_group",
+        "(master_address, master_port, rank, world_size, device)",
+        _STANDIN,
+    ),
+    Fact(
+        "import",
+        "openrlhf/trainer/ray/ppo_actor.py",
+        "openrlhf.utils.distributed_util",
+        "torch_dist_barrier_and_cuda_sync",
+        _RAY_CPU,
+    ),
+    *(
+        Fact(
+            "cuda",
+            m,
+            "torch",
+            "set_device current_device current_stream synchronize empty_cache is_available",
+            _RAY_CPU,
+        )
+        for m in RAY_CPU_MODULES.split()
+    ),
+    *_many("flag", PPO_CLI, PPO_FLAGS, "passed or set by cli.train_grpo, its tests and the GRPO recipes"),
 )
 
 

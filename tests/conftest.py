@@ -26,6 +26,17 @@ def smollm_dir(tmp_path_factory):
     return tmp_path_factory.mktemp("smollm")
 
 
+@pytest.fixture
+def standin_on_path(monkeypatch):
+    """The vLLM stand-in importable as ``vllm`` in this process for one test, gone afterwards."""
+    from openrlhf_weakness.rollout import STANDIN_PATH
+
+    monkeypatch.syspath_prepend(STANDIN_PATH)
+    yield STANDIN_PATH
+    for name in [m for m in sys.modules if m == "vllm" or m.startswith("vllm.")]:
+        del sys.modules[name]
+
+
 def run_python(code: str, env: dict | None = None, timeout: int = 300) -> subprocess.CompletedProcess:
     """Run ``code`` in a fresh interpreter (patches and torch.distributed state do not leak between tests)."""
     return subprocess.run(

@@ -156,6 +156,18 @@ def test_bad_input(tiny_model, data, tmp_path):
     assert proc.returncode == 2 and "missing-pool.jsonl" in proc.stderr and "not found" in proc.stderr
 
 
+def test_a_prompt_longer_than_the_context_is_one_line_naming_file_and_line(tiny_model, data, tmp_path):
+    rows = _rows(3, 0)
+    rows[1]["prompt"] = "What is " + " plus ".join(["1"] * 3000) + "?"  # far beyond the tiny model's 512 positions
+    train = tmp_path / "long.jsonl"
+    write_jsonl(train, rows)
+    argv = _argv(tiny_model, data, tmp_path / "r", 1)
+    argv[argv.index("--data.train") + 1] = str(train)
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr[-3000:]
+    assert f"{train}:2: field 'prompt':" in proc.stderr and "--gen.max_new_tokens 6" in proc.stderr
+
+
 def test_ledger_failures_join_the_first_round(tiny_model, data, tmp_path):
     from openrlhf_weakness.hooks.ledger import append_failures
 

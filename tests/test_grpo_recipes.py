@@ -57,12 +57,24 @@ def test_grpo_recipe_runs_one_step_on_the_stand_in(recipe, tiny_model, tmp_path)
     from openrlhf_weakness.cli.reward_hook_path import hook_path
 
     prompts = write_addition_prompts(tmp_path / "prompts.jsonl", 4, datasource="add")
-    values = {"HOOK": hook_path(), "PROMPTS": str(prompts), "EVAL_PROMPTS": str(prompts), "WEAK_SKILL": "add",
-              "SFT_OUT": str(tiny_model), "APT_OUT": str(tiny_model), "POLICY": str(tiny_model),
-              "GRPO_OUT": str(tmp_path / "out"), "STUDENT": str(tiny_model), "LEDGER": str(tmp_path / "ledger.jsonl")}  # fmt: skip
+    values = {
+        "HOOK": hook_path(),
+        "PROMPTS": str(prompts),
+        "EVAL_PROMPTS": str(prompts),
+        "WEAK_SKILL": "add",
+        "SFT_OUT": str(tiny_model),
+        "APT_OUT": str(tiny_model),
+        "POLICY": str(tiny_model),
+        "GRPO_OUT": str(tmp_path / "out"),
+        "STUDENT": str(tiny_model),
+        "LEDGER": str(tmp_path / "ledger.jsonl"),
+    }
     argv = recipe_grpo_argv(recipe, values)
-    env = {"ORW_REWARD_ASSESSOR": "math", "ORW_REWARD_LEDGER": str(tmp_path / "ledger.jsonl"),
-           "ORW_REWARD_WORKERS": "1"}  # fmt: skip
+    env = {
+        "ORW_REWARD_ASSESSOR": "math",
+        "ORW_REWARD_LEDGER": str(tmp_path / "ledger.jsonl"),
+        "ORW_REWARD_WORKERS": "1",
+    }
     run = run_train_grpo([*argv, "--ckpt.path", str(tmp_path / "ckpt")], env=env)
     assert run.returncode == 0, run.output[-6000:]
     assert sorted(run.steps) == [1] and run.steps[1]["rollout/num_samples"] == 8
@@ -72,15 +84,26 @@ def test_grpo_recipe_runs_one_step_on_the_stand_in(recipe, tiny_model, tmp_path)
 
 
 @pytest.mark.parametrize("recipe", GRPO_RECIPES)
-def test_grpo_recipe_flags_pass_openrlhfs_own_parser(recipe):
+def test_grpo_recipe_flags_pass_openrlhfs_own_parser(recipe, standin_on_path):
     """Fast: train_ppo_ray's real parser (importable here through the stand-in) takes every flag as written."""
     from openrlhf_weakness import openrlhf_cli
     from openrlhf_weakness.rollout import cpu_ray
 
     cpu_ray.apply_grpo_patches()
-    argv = recipe_grpo_argv(recipe, {"HOOK": "/h.py", "PROMPTS": "/p.jsonl", "EVAL_PROMPTS": "/e.jsonl",
-                                     "WEAK_SKILL": "add", "SFT_OUT": "/m", "APT_OUT": "/m", "POLICY": "/m",
-                                     "GRPO_OUT": "/o", "LEDGER": "/l.jsonl"})  # fmt: skip
+    argv = recipe_grpo_argv(
+        recipe,
+        {
+            "HOOK": "/h.py",
+            "PROMPTS": "/p.jsonl",
+            "EVAL_PROMPTS": "/e.jsonl",
+            "WEAK_SKILL": "add",
+            "SFT_OUT": "/m",
+            "APT_OUT": "/m",
+            "POLICY": "/m",
+            "GRPO_OUT": "/o",
+            "LEDGER": "/l.jsonl",
+        },
+    )
     args = openrlhf_cli.parse_args("openrlhf.cli.train_ppo_ray", argv)
     assert args.algo.advantage.estimator == "group_norm" and args.reward.remote_url in ("/h.py", ["/h.py"])
     assert args.ckpt.best_metric_key == "eval_add_pass1" and args.eval.dataset == "/e.jsonl"

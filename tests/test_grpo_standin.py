@@ -96,8 +96,9 @@ def test_the_preferred_answers_gain_probability(grpo):
         model = AutoModelForCausalLM.from_pretrained(folder).eval()
         masses = []
         for question in questions:
-            text = tokenizer.apply_chat_template([{"role": "user", "content": question}], tokenize=False,
-                                                 add_generation_prompt=True)  # fmt: skip
+            text = tokenizer.apply_chat_template(
+                [{"role": "user", "content": question}], tokenize=False, add_generation_prompt=True
+            )
             ids = tokenizer(text, add_special_tokens=False, return_tensors="pt").input_ids
             with torch.no_grad():
                 probs = torch.softmax(model(ids).logits[0, -1].float(), -1)
@@ -141,20 +142,44 @@ def test_the_next_rounds_read_the_ledger(grpo, tmp_path):
     rows = [row for _, row in load_rows(ledger, ["prompt", "response", "label", "score", "step"])[0]]
     answers = [json.loads(row["label"])["answer"] for row in rows]
 
-    build_pairs.main(["--data.bad", str(ledger), "--data.reference_key", "label",
-                      "--data.output", str(tmp_path / "pairs.jsonl")])  # fmt: skip
+    build_pairs.main(
+        ["--data.bad", str(ledger), "--data.reference_key", "label", "--data.output", str(tmp_path / "pairs.jsonl")]
+    )
     pairs = read_jsonl(tmp_path / "pairs.jsonl")
     assert [p["chosen"] for p in pairs] == answers and [p["rejected"] for p in pairs] == [r["response"] for r in rows]
 
-    write_jsonl(tmp_path / "train.jsonl", [{"input": "What is 1 plus 1?", "output": "2", "k": "add"},
-                                           {"input": "Is 3 odd?", "output": "yes", "k": "odd"}])  # fmt: skip
+    write_jsonl(
+        tmp_path / "train.jsonl",
+        [
+            {"input": "What is 1 plus 1?", "output": "2", "k": "add"},
+            {"input": "Is 3 odd?", "output": "yes", "k": "odd"},
+        ],
+    )
     write_jsonl(tmp_path / "dev.jsonl", [{"input": "Is 5 odd?", "reference": "yes", "k": "odd"}])
     (tmp_path / "always.py").write_text("def score(p, r, ref):\n    return 1.0\n")  # dev has no failure of its own
     run = tmp_path / "stat"
-    stat.main(["--data.train", str(tmp_path / "train.jsonl"), "--data.dev", str(tmp_path / "dev.jsonl"),
-               "--stat.run_dir", str(run), "--gen.model", str(grpo.model), "--gen.max_new_tokens", "2",
-               "--stat.skill_key", "k", "--assess.assessor", "function",
-               "--assess.function_path", str(tmp_path / "always.py"), "--data.ledger", str(ledger)])  # fmt: skip
+    stat.main(
+        [
+            "--data.train",
+            str(tmp_path / "train.jsonl"),
+            "--data.dev",
+            str(tmp_path / "dev.jsonl"),
+            "--stat.run_dir",
+            str(run),
+            "--gen.model",
+            str(grpo.model),
+            "--gen.max_new_tokens",
+            "2",
+            "--stat.skill_key",
+            "k",
+            "--assess.assessor",
+            "function",
+            "--assess.function_path",
+            str(tmp_path / "always.py"),
+            "--data.ledger",
+            str(ledger),
+        ]
+    )
     missing = read_jsonl(run / "missing.jsonl")
     assert len(missing) == len(rows) and all(m["missing"] == ["add"] for m in missing)
     assert [m["reference"] for m in missing] == answers

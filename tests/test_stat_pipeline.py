@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from openrlhf_weakness.cli import stat
 from openrlhf_weakness.io import write_jsonl
 from openrlhf_weakness.stat.synthesis import consistent_solutions, final_answer
@@ -151,3 +153,26 @@ def test_ledger_failures_join_the_difficult_questions(tiny_model, tmp_path):
     missing = [json.loads(line) for line in open(run / "missing.jsonl")]
     assert len(missing) == 1 and missing[0]["missing"] == ["add"] and missing[0]["reference"] == "8"
     assert [json.loads(line)["stat_weight"] for line in open(run / "stat_sel.jsonl")] == [5.0, 0.0]
+
+
+def test_a_skill_key_no_row_has_stops_with_one_line(tiny_model, tmp_path, capsys):
+    write_jsonl(tmp_path / "train.jsonl", [{"input": "What is 1 plus 1?", "output": "2"}])
+    write_jsonl(tmp_path / "dev.jsonl", [{"input": "Is 5 odd?", "reference": "yes"}])
+    with pytest.raises(SystemExit) as stop:
+        stat.main(
+            [
+                "--data.train",
+                str(tmp_path / "train.jsonl"),
+                "--data.dev",
+                str(tmp_path / "dev.jsonl"),
+                "--stat.run_dir",
+                str(tmp_path / "run"),
+                "--gen.model",
+                str(tiny_model),
+                "--stat.skill_key",
+                "datasource",
+            ]
+        )
+    assert stop.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--stat.skill_key 'datasource'" in err[0] and "input, output" in err[0], err

@@ -13,7 +13,16 @@ from pathlib import Path
 
 from openrlhf_weakness.apt.loop_config import APTLoopConfig
 from openrlhf_weakness.apt.run_dir import RunDir, read_json, write_json
+from openrlhf_weakness.backends.hf import PromptTooLong
 from openrlhf_weakness.config import flag
+
+
+class SourcedRows(list):
+    """Rows read from a file, with the file and each row's line, so a later stage can name where a bad row is."""
+
+    def __init__(self, rows: list[dict], path: str, lines: list[int]):
+        super().__init__(rows)
+        self.path, self.lines = path, lines
 
 
 class LoopError(ValueError):
@@ -159,7 +168,8 @@ class APTLoop:
 
         keys = [self.data.input_key] + ([self.data.reference_key] if required_reference else [])
         try:
-            rows = [row for _, row in load_rows(path, keys)[0]]
+            numbered = load_rows(path, keys)[0]
+            rows = SourcedRows([row for _, row in numbered], path, [line for line, _ in numbered])
         except FileNotFoundError:
             raise LoopError(f"{path}: no such file")
         except DataError as err:
@@ -187,6 +197,12 @@ class APTLoop:
         try:
             scored, seconds = answer_and_assess(backend, self.assessor(), rows, params, keys, self.assess.bad_below,
                                                 cache, desc, samples=samples)  # fmt: skip
+        except PromptTooLong as err:
+            where = f"{rows.path}:{rows.lines[err.index]}" if isinstance(rows, SourcedRows) else f"row {err.index + 1}"
+            raise LoopError(
+                f"{where}: field {self.data.input_key!r}: {err.tokens} tokens, more than the {err.limit} "
+                f"the model takes beside --gen.max_new_tokens {params.max_new_tokens}"
+            ) from None
         finally:
             if cache is not None:
                 cache.close()

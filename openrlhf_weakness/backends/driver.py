@@ -9,6 +9,7 @@ from __future__ import annotations
 from openrlhf_weakness.backends.base import Backend, Prompt
 from openrlhf_weakness.backends.cache import ResponseCache, cache_key
 from openrlhf_weakness.backends.config import GenerationConfig, SamplingParams
+from openrlhf_weakness.backends.hf import PromptTooLong
 
 
 def make_backend(cfg: GenerationConfig) -> Backend:
@@ -63,6 +64,8 @@ def generate_all(
     try:
         if todo:
             backend.generate([prompts[i] for i in todo], params, on_result)
+    except PromptTooLong as err:  # its index among the prompts generated, mapped to the caller's list
+        raise PromptTooLong(todo[err.index], err.tokens, err.limit) from None
     finally:
         bar.close()
     missing = [i for i, r in enumerate(results) if r is None]

@@ -7,6 +7,14 @@ from openrlhf_weakness.backends.cache import model_identity
 from openrlhf_weakness.backends.config import SamplingParams
 
 
+class PromptTooLong(ValueError):
+    """A prompt that does not fit the model's context with the answer's tokens; ``index`` is its place in the call."""
+
+    def __init__(self, index: int, tokens: int, limit: int):
+        super().__init__(f"prompt {index + 1} has {tokens} tokens; the model takes {limit} with the answer's tokens")
+        self.index, self.tokens, self.limit = index, tokens, limit
+
+
 class HFBackend:
     def __init__(self, model: str, batch_size: int = 8, dtype: str = "auto", chat_template: bool = False, device=None):
         import torch
@@ -21,7 +29,20 @@ class HFBackend:
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         self.model = AutoModelForCausalLM.from_pretrained(model, dtype=torch_dtype).to(self.device).eval()
 
+    def context_limit(self, max_new_tokens: int) -> int | None:
+        """Most prompt tokens that fit the model's context beside ``max_new_tokens`` (None: the config names none)."""
+        positions = getattr(self.model.config, "max_position_embeddings", None)
+        return positions - max_new_tokens if positions else None
+
     def generate(self, prompts: list[Prompt], params: SamplingParams, on_result: OnResult) -> None:
+        limit = self.context_limit(params.max_new_tokens)
+        if limit is not None:  # checked before any work: an overlong prompt would ask for absurd memory mid-run
+            for index, prompt in enumerate(prompts):
+                text, rendered = render_prompt(self.tokenizer, prompt, self.chat_template)
+                if len(text.encode("utf-8")) > limit:  # a token covers at least a byte: only long texts are tokenized
+                    tokens = len(self.tokenizer(text, add_special_tokens=not rendered)["input_ids"])
+                    if tokens > limit:
+                        raise PromptTooLong(index, tokens, limit)
         for start in range(0, len(prompts), self.batch_size):
             chunk = prompts[start : start + self.batch_size]
             for offset, answers in enumerate(self.generate_batch(chunk, params)):

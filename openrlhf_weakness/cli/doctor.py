@@ -144,8 +144,14 @@ def run_short_grpo(work_dir: Path) -> dict:
         raise RuntimeError(f"train_grpo exited {run.returncode}: {tail[0][:300]} (log {work_dir / 'train_grpo.log'})")
     failures = sum(1 for _ in open(ledger)) if ledger.exists() else 0
     step_seconds = [s.get("timing/step_total", 0.0) for s in run.steps.values()]
-    return {"seconds": run.seconds, "steps": len(run.steps), "step_seconds": step_seconds, "ledger_rows": failures,
-            "standin": "vLLM STAND-IN" in run.output, "log": str(work_dir / "train_grpo.log")}  # fmt: skip
+    return {
+        "seconds": run.seconds,
+        "steps": len(run.steps),
+        "step_seconds": step_seconds,
+        "ledger_rows": failures,
+        "standin": "vLLM STAND-IN" in run.output,
+        "log": str(work_dir / "train_grpo.log"),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -163,7 +163,8 @@ class Rewarder:
         from openrlhf_weakness.assess.base import Assessment, Item
 
         n = len(queries)
-        deadline = time.monotonic() + self.cfg.timeout + self.cfg.queue_margin
+        started = time.monotonic()
+        deadline = started + self.cfg.timeout + self.cfg.queue_margin
         pending, results, responses, sources = {}, [None] * n, [""] * n, [""] * n
         for i in range(n):
             try:
@@ -191,6 +192,7 @@ class Rewarder:
                                  "datasource": sources[i], "feedback": result.feedback[:300], "step": step})  # fmt: skip
         logs = self._update_stats(rewards, faults, sources, n)
         logs["hook_timeouts"] = float(timeouts)
+        logs["hook_seconds"] = time.monotonic() - started  # per call; OpenRLHF averages it over a step's samples
         logs["hook_weakly_verified"] = float(sum(r.feedback.startswith("weakly verified") for r in results))
         if failures and self.cfg.ledger:
             try:

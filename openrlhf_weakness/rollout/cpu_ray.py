@@ -24,12 +24,14 @@ FORWARDED_ENV_PREFIXES = (
 
 
 def put_standin_on_path() -> None:
-    """Make ``import vllm`` find the stand-in in this process and in every process it starts."""
+    """Make ``import vllm`` find the stand-in in this process (Ray workers get it through :func:`init_ray`)."""
     if STANDIN_PATH not in sys.path:
         sys.path.insert(0, STANDIN_PATH)
-    parts = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
-    if STANDIN_PATH not in parts:
-        os.environ["PYTHONPATH"] = os.pathsep.join([STANDIN_PATH, *parts])
+
+
+def _pythonpath_with_standin() -> str:
+    parts = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p and p != STANDIN_PATH]
+    return os.pathsep.join([STANDIN_PATH, *parts])
 
 
 def apply_grpo_patches() -> list[str]:
@@ -55,7 +57,7 @@ def init_ray(num_cpus: int = LOGICAL_CPUS, num_gpus: int = LOGICAL_GPUS) -> None
     import ray
 
     env_vars = {k: v for k, v in os.environ.items() if k.startswith(FORWARDED_ENV_PREFIXES)}
-    env_vars["PYTHONPATH"] = os.environ["PYTHONPATH"]
+    env_vars["PYTHONPATH"] = _pythonpath_with_standin()
     env_vars.setdefault("TOKENIZERS_PARALLELISM", "false")
     env_vars.setdefault("OMP_NUM_THREADS", os.environ.get("OMP_NUM_THREADS", "1"))
     runtime_env = {"worker_process_setup_hook": f"{__name__}.setup_worker", "env_vars": env_vars}

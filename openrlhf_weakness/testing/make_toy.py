@@ -34,8 +34,14 @@ def toy_skill_rows(n: int, seed: int) -> list[dict]:
     for i in range(n):
         a, b = rng.randint(0, 9), rng.randint(0, 9)
         skill, word, value = ("add", "plus", a + b) if i % 2 == 0 else ("sub", "minus", a - b)
-        rows.append({"input": f"What is {a} {word} {b}?", "output": f"{a} {word} {b} is {value}. The answer is {value}.",
-                     "reference": str(value), "skill": skill})  # fmt: skip
+        rows.append(
+            {
+                "input": f"What is {a} {word} {b}?",
+                "output": f"{a} {word} {b} is {value}. The answer is {value}.",
+                "reference": str(value),
+                "skill": skill,
+            }
+        )
     return rows
 
 
