@@ -347,3 +347,45 @@ def test_weak_tests_are_refused_by_default_and_marked_when_accepted():
     assert refused.score is None and refused.feedback.startswith("tests refused: not input/output pairs")
     accepted = CodeTestAssessor(timeout=3.0, weak_tests="accept").assess_batch([item])[0]
     assert accepted.score == 5 and accepted.feedback.startswith("weakly verified")
+
+
+def test_serve_assessor_with_the_code_assessor_survives_every_attack(tmp_path):
+    """The real server process (`cli.serve_assessor --hook.assessor code`) gets every attack through its HTTP
+    endpoint, the pidfd kill of its parent among them: none is rewarded above a wrong answer, the right answers still
+    are, and the server is alive and healthy afterwards."""
+    import sys
+
+    import requests
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen(
+        [sys.executable, "-m", "openrlhf_weakness.cli.serve_assessor", "--serve.port", str(port),
+         "--hook.assessor", "code", "--hook.timeout", "5"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(120):
+            try:
+                if requests.get(f"{url}/health", timeout=2).ok:
+                    break
+            except requests.ConnectionError:
+                time.sleep(0.5)
+        samples = [(TESTS[k], RIGHT[k]) for k in TESTS] + [(TESTS[kind], code) for kind, code in ATTACKS.values()]
+        rewards = []
+        for start in range(0, len(samples), 8):
+            chunk = samples[start : start + 8]
+            body = {"query": [code for _, code in chunk], "prompts": [""] * len(chunk),
+                    "labels": [tests for tests, _ in chunk]}  # fmt: skip
+            reply = requests.post(f"{url}/get_reward", json=body, timeout=120)
+            assert reply.status_code == 200, reply.text
+            rewards += reply.json()["rewards"]
+        assert rewards[: len(TESTS)] == [1.0] * len(TESTS)
+        fooled = {name: r for name, r in zip(ATTACKS, rewards[len(TESTS) :]) if r > 0.0}
+        assert not fooled, fooled
+        assert server.poll() is None and requests.get(f"{url}/health", timeout=5).json()["status"] == "ok"
+    finally:
+        os.killpg(server.pid, 9)
+        server.wait()
