@@ -120,3 +120,20 @@ def test_the_stand_in_is_never_taken_for_the_real_vllm(standin_on_path):
     assert importlib.util.find_spec("vllm").origin.startswith(standin_on_path)  # importable as `vllm`, yet:
     assert not real_vllm_available()
     assert use_standin("auto") and use_standin("on") and not use_standin("off")
+
+
+def test_help_lists_the_stand_in_flags_and_openrlhfs_own():
+    import subprocess
+    import sys
+
+    proc = subprocess.run(
+        [sys.executable, "-m", "openrlhf_weakness.cli.train_grpo", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "--standin.vllm" in proc.stdout and "STAND-IN FOR vLLM" in proc.stdout
+    assert (
+        "--reward.remote_url" in proc.stdout and "--algo.advantage.estimator" in proc.stdout
+    )  # train_ppo_ray's parser

@@ -90,8 +90,14 @@ def main(argv: list[str] | None = None) -> None:
     if "-h" in rest or "--help" in rest:
         print(__doc__)
         parser.print_help()
-        print(f"\nOpenRLHF flags ({OPENRLHF_MODULE}, read from its source: it imports vLLM):")
-        print(f"  see `python -m {OPENRLHF_MODULE} --help` on a vLLM host, or OpenRLHF's README")
+        print(f"\nOpenRLHF flags ({OPENRLHF_MODULE}):", flush=True)
+        from openrlhf_weakness import patches
+        from openrlhf_weakness.rollout import cpu_ray, real_vllm_available
+
+        if not real_vllm_available():  # train_ppo_ray imports vLLM; its parser runs the same over the stand-in
+            cpu_ray.put_standin_on_path()
+        patches.apply()
+        openrlhf_cli.run(OPENRLHF_MODULE, ["--help"])
         return
     from openrlhf_weakness.rollout.config import StandInConfig
 
