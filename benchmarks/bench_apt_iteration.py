@@ -42,21 +42,45 @@ def main() -> None:
     shutil.rmtree(work / "cache", ignore_errors=True)
     shutil.rmtree(work / "embeddings", ignore_errors=True)  # the pool is embedded inside the timed run
     train_args = [a for a in _train_common(demo) if a != "--data.apply_chat_template"]  # the loop sets it from gen
-    cfg = APTLoopConfig(model=student, run_dir=str(work / "apt"), iterations=1, patience=1, guard_max_drop=1.0,
-                        train_args=train_args + ["--model.beta", "0.1", "--apt.sft_coef", "0.5"])  # fmt: skip
-    gen = GenerationConfig(backend="hf", model=student, max_new_tokens=demo.max_new_tokens, batch_size=16,
-                           dtype="bfloat16", chat_template_enable=True, cache_dir=str(work / "cache"))  # fmt: skip
+    cfg = APTLoopConfig(
+        model=student,
+        run_dir=str(work / "apt"),
+        iterations=1,
+        patience=1,
+        guard_max_drop=1.0,
+        train_args=train_args + ["--model.beta", "0.1", "--apt.sft_coef", "0.5"],
+    )
+    gen = GenerationConfig(
+        backend="hf",
+        model=student,
+        max_new_tokens=demo.max_new_tokens,
+        batch_size=16,
+        dtype="bfloat16",
+        chat_template_enable=True,
+        cache_dir=str(work / "cache"),
+    )
     assess = AssessConfig(assessor="function", function_path=rg_score.__file__, num_workers=1)
     retrieve = RetrieveConfig(tagger="field", tag_key="datasource", cache_dir=str(work / "embeddings"))
-    loop = APTLoop(cfg, LoopData(train=data["train"], pool=data["pool"], dev=data["dev"], guard=data["guard"]),
-                   gen, assess, retrieve, PairsConfig())  # fmt: skip
+    loop = APTLoop(
+        cfg,
+        LoopData(train=data["train"], pool=data["pool"], dev=data["dev"], guard=data["guard"]),
+        gen,
+        assess,
+        retrieve,
+        PairsConfig(),
+    )
     start = time.perf_counter()
     loop.run_loop()
     wall = time.perf_counter() - start
     stages = dict(loop.stage_seconds)
     model = sum(stages.get(k, 0.0) for k in MODEL_WORK)
-    result = {"wall_s": wall, "stages_s": stages, "model_work_s": model, "outside_model_s": wall - model,
-              "outside_model_share": (wall - model) / wall}  # fmt: skip
+    result = {
+        "wall_s": wall,
+        "stages_s": stages,
+        "model_work_s": model,
+        "outside_model_s": wall - model,
+        "outside_model_share": (wall - model) / wall,
+    }
     Path(opts.out).parent.mkdir(parents=True, exist_ok=True)
     Path(opts.out).write_text(json.dumps(result, indent=2) + "\n")
     print(f"one APT iteration (base eval + answer, assess, retrieve, pairs, train, eval): {wall:.1f} s")

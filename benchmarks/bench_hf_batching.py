@@ -43,11 +43,16 @@ def main() -> None:
     backend.generate(prompts, params, lambda i, a: batched.__setitem__(i, a))
     batched_time = time.perf_counter() - start
     same = sum(a == b for a, b in zip(single, batched))
-    result = {"model": model if opts.model else f"tiny Llama hidden {opts.hidden_size}, {opts.layers} layers",
-              "prompts": opts.prompts, "batch_size": opts.batch_size, "max_new_tokens": opts.max_new_tokens,
-              "one_at_a_time_prompts_per_s": opts.prompts / one_at_a_time,
-              "batched_prompts_per_s": opts.prompts / batched_time,
-              "speedup": one_at_a_time / batched_time, "identical_outputs": same}  # fmt: skip
+    result = {
+        "model": model if opts.model else f"tiny Llama hidden {opts.hidden_size}, {opts.layers} layers",
+        "prompts": opts.prompts,
+        "batch_size": opts.batch_size,
+        "max_new_tokens": opts.max_new_tokens,
+        "one_at_a_time_prompts_per_s": opts.prompts / one_at_a_time,
+        "batched_prompts_per_s": opts.prompts / batched_time,
+        "speedup": one_at_a_time / batched_time,
+        "identical_outputs": same,
+    }
     Path(opts.out).parent.mkdir(parents=True, exist_ok=True)
     Path(opts.out).write_text(json.dumps(result, indent=2) + "\n")
     print(f"{result['model']}: {opts.prompts} prompts, {opts.max_new_tokens} new tokens, batch {opts.batch_size}")

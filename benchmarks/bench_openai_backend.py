@@ -29,8 +29,9 @@ def main() -> None:
     # the server runs in its own process, as a real one would, so it does not share this interpreter's lock
     server = subprocess.Popen(
         [sys.executable, "-m", "openrlhf_weakness.testing.scripted_openai_server", "--latency", str(opts.latency)],
-        stdout=subprocess.PIPE, text=True,
-    )  # fmt: skip
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         port = int(server.stdout.readline().split()[1])
         backend = OpenAIBackend(f"http://127.0.0.1:{port}/v1", "bench", max_in_flight=opts.max_in_flight, timeout=30)
@@ -44,8 +45,15 @@ def main() -> None:
     assert len(got) == opts.requests
     achieved = opts.requests / elapsed
     bound = opts.max_in_flight / opts.latency
-    result = {"requests": opts.requests, "max_in_flight": opts.max_in_flight, "latency_s": opts.latency,
-              "seconds": elapsed, "achieved_rps": achieved, "bound_rps": bound, "ratio": achieved / bound}  # fmt: skip
+    result = {
+        "requests": opts.requests,
+        "max_in_flight": opts.max_in_flight,
+        "latency_s": opts.latency,
+        "seconds": elapsed,
+        "achieved_rps": achieved,
+        "bound_rps": bound,
+        "ratio": achieved / bound,
+    }
     Path(opts.out).parent.mkdir(parents=True, exist_ok=True)
     Path(opts.out).write_text(json.dumps(result, indent=2) + "\n")
     print(f"{opts.requests} requests, {opts.max_in_flight} in flight, {opts.latency * 1000:.0f} ms server latency")

@@ -35,11 +35,34 @@ def main() -> None:
     seconds, metrics = {}, {}
     for dtype in ("fp32", "bf16"):
         out = work / f"out-{dtype}"
-        args = ["--model.model_name_or_path", str(model), "--data.dataset", str(work / "pairs.jsonl"),
-                "--data.prompt_key", "prompt", "--train.micro_batch_size", "8", "--train.batch_size", "16",
-                "--ds.attn_implementation", "eager", "--data.max_len", "64", "--train.max_epochs", str(opts.epochs),
-                "--adam.lr", "1e-3", "--apt.sft_coef", "0.5", "--apt.weight_key", "weight",
-                "--ds.param_dtype", dtype, "--ckpt.output_dir", str(out)]  # fmt: skip
+        args = [
+            "--model.model_name_or_path",
+            str(model),
+            "--data.dataset",
+            str(work / "pairs.jsonl"),
+            "--data.prompt_key",
+            "prompt",
+            "--train.micro_batch_size",
+            "8",
+            "--train.batch_size",
+            "16",
+            "--ds.attn_implementation",
+            "eager",
+            "--data.max_len",
+            "64",
+            "--train.max_epochs",
+            str(opts.epochs),
+            "--adam.lr",
+            "1e-3",
+            "--apt.sft_coef",
+            "0.5",
+            "--apt.weight_key",
+            "weight",
+            "--ds.param_dtype",
+            dtype,
+            "--ckpt.output_dir",
+            str(out),
+        ]
         start = time.perf_counter()
         run_training("openrlhf_weakness.cli.train_apt", args, work / f"{dtype}.log", use_launcher=False)
         seconds[dtype] = time.perf_counter() - start
@@ -48,8 +71,17 @@ def main() -> None:
         print(f"{dtype}: {seconds[dtype]:.1f} s for {last['global_step']} steps; last {metrics[dtype]}", flush=True)
     ratio = seconds["bf16"] / seconds["fp32"]
     print(f"bf16 / fp32 wall time: {ratio:.2f}x (hidden {opts.hidden_size}, {opts.layers} layers, {opts.rows} rows)")
-    write_json(opts.out, {"model": {"hidden_size": opts.hidden_size, "layers": opts.layers}, "rows": opts.rows,
-                          "epochs": opts.epochs, "seconds": seconds, "bf16_over_fp32": ratio, "last": metrics})  # fmt: skip
+    write_json(
+        opts.out,
+        {
+            "model": {"hidden_size": opts.hidden_size, "layers": opts.layers},
+            "rows": opts.rows,
+            "epochs": opts.epochs,
+            "seconds": seconds,
+            "bf16_over_fp32": ratio,
+            "last": metrics,
+        },
+    )
 
 
 if __name__ == "__main__":

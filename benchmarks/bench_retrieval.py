@@ -113,17 +113,23 @@ def main() -> None:
     Path(opts.out).write_text(json.dumps(r, indent=2) + "\n")
     print(f"pool {opts.pool:,} x {d} float32 ({pool.nbytes / 1e9:.2f} GB), {opts.queries:,} queries, k = {k}")
     print(f"  machine: {gflops:.0f} GFLOP/s matrix product, {copy_gbs:.1f} GB/s copy (read + write)")
-    print(f"  faiss exact: {r['exact_s']:.1f} s; numpy brute force: {r['numpy_s_scaled']:.1f} s (measured on {nq} "
-          f"queries, scaled); ratio numpy/faiss {r['ratio_numpy_over_faiss_exact']:.1f}x")  # fmt: skip
+    print(
+        f"  faiss exact: {r['exact_s']:.1f} s; numpy brute force: {r['numpy_s_scaled']:.1f} s (measured on {nq} "
+        f"queries, scaled); ratio numpy/faiss {r['ratio_numpy_over_faiss_exact']:.1f}x"
+    )
     print(
         f"  exact vs compute bound ({r['compute_bound_s']:.1f} s): {r['ratio_exact_over_compute_bound']:.2f}x; "
         f"vs bandwidth bound ({r['bandwidth_bound_s']:.2f} s): {r['ratio_exact_over_bandwidth_bound']:.0f}x"
     )
-    print(f"  IVF{r['ivf_nlist']} nprobe {r['ivf_nprobe']}: {r['ivf_s']:.2f} s, speed-up {r['ratio_ivf_speedup_over_exact']:.1f}x, "
-          f"recall@10 {r['ivf_recall_at_10']:.3f} (build {r['ivf_build_s']:.1f} s)")  # fmt: skip
-    print(f"  tag-filtered ({opts.tags} tags, {len(fq)} queries): {r['filtered_s']:.2f} s vs unfiltered "
-          f"{r['unfiltered_same_queries_s']:.2f} s: ratio {r['ratio_filtered_over_unfiltered']:.2f}; only allowed ids: "
-          f"{r['filtered_only_allowed']}")  # fmt: skip
+    print(
+        f"  IVF{r['ivf_nlist']} nprobe {r['ivf_nprobe']}: {r['ivf_s']:.2f} s, speed-up {r['ratio_ivf_speedup_over_exact']:.1f}x, "
+        f"recall@10 {r['ivf_recall_at_10']:.3f} (build {r['ivf_build_s']:.1f} s)"
+    )
+    print(
+        f"  tag-filtered ({opts.tags} tags, {len(fq)} queries): {r['filtered_s']:.2f} s vs unfiltered "
+        f"{r['unfiltered_same_queries_s']:.2f} s: ratio {r['ratio_filtered_over_unfiltered']:.2f}; only allowed ids: "
+        f"{r['filtered_only_allowed']}"
+    )
 
 
 if __name__ == "__main__":

@@ -51,8 +51,11 @@ def main() -> None:
         hooked = [rewarder([q], [p], [label])["rewards"][0] for (q, p, _, _), label in zip(cases, labels)]
         hook_s = time.perf_counter() - start
         assert [1.0 if ok else 0.0 for ok in direct] == hooked
-        result[name] = {"direct_ms_per_sample": direct_s / opts.samples * 1000,
-                        "hook_ms_per_sample": hook_s / opts.samples * 1000, "overhead_ratio": hook_s / direct_s}  # fmt: skip
+        result[name] = {
+            "direct_ms_per_sample": direct_s / opts.samples * 1000,
+            "hook_ms_per_sample": hook_s / opts.samples * 1000,
+            "overhead_ratio": hook_s / direct_s,
+        }
     hang_latencies = []
     for _ in range(
         3
@@ -68,8 +71,10 @@ def main() -> None:
     print(f"{opts.samples} samples per set, one per call (as OpenRLHF calls the hook)")
     for name in ("integers", "fractions"):
         r = result[name]
-        print(f"  {name:9s}: math-verify directly {r['direct_ms_per_sample']:.2f} ms/sample, through the hook "
-              f"{r['hook_ms_per_sample']:.2f} ms/sample; overhead ratio {r['overhead_ratio']:.2f}")  # fmt: skip
+        print(
+            f"  {name:9s}: math-verify directly {r['direct_ms_per_sample']:.2f} ms/sample, through the hook "
+            f"{r['hook_ms_per_sample']:.2f} ms/sample; overhead ratio {r['overhead_ratio']:.2f}"
+        )
     print(f"  a call with a hanging sample (timeout {opts.timeout:g} s): worst {result['hanging_call_worst_s']:.2f} s")
 
 

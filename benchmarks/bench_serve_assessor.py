@@ -53,8 +53,19 @@ def main() -> None:
     parser.add_argument("--out", default="benchmarks/results/serve_assessor.json")
     opts = parser.parse_args()
     port = free_port()
-    server = subprocess.Popen([sys.executable, "-m", "openrlhf_weakness.cli.serve_assessor", "--serve.port", str(port),
-                               "--serve.max_concurrent", "32"], stdout=subprocess.PIPE, text=True)  # fmt: skip
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "openrlhf_weakness.cli.serve_assessor",
+            "--serve.port",
+            str(port),
+            "--serve.max_concurrent",
+            "32",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         server.stdout.readline()
         url = f"http://127.0.0.1:{port}/get_reward"
@@ -69,8 +80,15 @@ def main() -> None:
         for clients in (1, 8, 32):
             seconds, lat = asyncio.run(load(url, clients, opts.requests))
             lat.sort()
-            rows.append({"clients": clients, "requests": opts.requests, "rps": opts.requests / seconds,
-                         "p50_ms": lat[len(lat) // 2] * 1000, "p99_ms": lat[int(len(lat) * 0.99) - 1] * 1000})  # fmt: skip
+            rows.append(
+                {
+                    "clients": clients,
+                    "requests": opts.requests,
+                    "rps": opts.requests / seconds,
+                    "p50_ms": lat[len(lat) // 2] * 1000,
+                    "p99_ms": lat[int(len(lat) * 0.99) - 1] * 1000,
+                }
+            )
     finally:
         server.kill()
     Path(opts.out).parent.mkdir(parents=True, exist_ok=True)

@@ -44,8 +44,14 @@ def run(n: int, rng) -> dict:
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
     assert 0 <= first < n and weights.shape == (n,)
-    return {"examples": n, "skill_map_s": t1 - t0, "profile_and_weights_s": t2 - t1, "sampler_first_draw_s": t3 - t2,
-            "total_s": t3 - t0, "peak_mb": peak / 2**20}  # fmt: skip
+    return {
+        "examples": n,
+        "skill_map_s": t1 - t0,
+        "profile_and_weights_s": t2 - t1,
+        "sampler_first_draw_s": t3 - t2,
+        "total_s": t3 - t0,
+        "peak_mb": peak / 2**20,
+    }
 
 
 def main() -> None:
@@ -56,9 +62,11 @@ def main() -> None:
     Path("benchmarks/results").mkdir(parents=True, exist_ok=True)
     Path("benchmarks/results/stat_weights.json").write_text(json.dumps(out, indent=2) + "\n")
     for r in rows:
-        print(f"{r['examples']:>9,} examples: skill map {r['skill_map_s']:.2f} s, profile + weights "
-              f"{r['profile_and_weights_s']:.3f} s, sampler draw {r['sampler_first_draw_s']:.3f} s; total "
-              f"{r['total_s']:.2f} s, peak {r['peak_mb']:.0f} MB")  # fmt: skip
+        print(
+            f"{r['examples']:>9,} examples: skill map {r['skill_map_s']:.2f} s, profile + weights "
+            f"{r['profile_and_weights_s']:.3f} s, sampler draw {r['sampler_first_draw_s']:.3f} s; total "
+            f"{r['total_s']:.2f} s, peak {r['peak_mb']:.0f} MB"
+        )
     print(f"time ratio 1,000,000 / 100,000: {ratio:.1f} (linear: 10)")
 
 

@@ -52,10 +52,26 @@ def main() -> None:
     model_dir = build_tiny_model(work / "model", hidden_size=opts.hidden_size, num_layers=opts.layers)
     rows = [dict(r, source="bad" if i % 2 else "similar", weight=1.0) for i, r in enumerate(toy_rows(opts.rows))]
     write_jsonl(work / "pairs.jsonl", rows)
-    argv = ["--model.model_name_or_path", str(model_dir), "--data.dataset", str(work / "pairs.jsonl"),
-            "--data.prompt_key", "prompt", "--train.micro_batch_size", str(opts.micro_batch_size),
-            "--train.batch_size", str(opts.batch_size), "--ds.attn_implementation", "eager", "--data.max_len", "64",
-            "--model.nll_loss_coef", "0.5", "--ckpt.output_dir", str(work / "out")]  # fmt: skip
+    argv = [
+        "--model.model_name_or_path",
+        str(model_dir),
+        "--data.dataset",
+        str(work / "pairs.jsonl"),
+        "--data.prompt_key",
+        "prompt",
+        "--train.micro_batch_size",
+        str(opts.micro_batch_size),
+        "--train.batch_size",
+        str(opts.batch_size),
+        "--ds.attn_implementation",
+        "eager",
+        "--data.max_len",
+        "64",
+        "--model.nll_loss_coef",
+        "0.5",
+        "--ckpt.output_dir",
+        str(work / "out"),
+    ]
     args = openrlhf_cli.parse_args("openrlhf.cli.train_dpo", argv)
     strategy = get_strategy(args)
     strategy.setup_distributed()
@@ -69,16 +85,33 @@ def main() -> None:
         "apt": APTRewardDataset(data, tok, args.data.max_len, strategy, apt=apt_cfg),
     }
     steps_per_epoch = len(data) // args.train.batch_size
-    cfg = dict(optim=args.optim, muon=vars(args.muon), adam=vars(args.adam), lr_scheduler=args.lr_scheduler,
-               lr_warmup_ratio=args.lr_warmup_ratio, min_lr_ratio=args.min_lr_ratio, max_norm=args.max_norm,
-               scheduler_steps=steps_per_epoch * opts.rounds * 2)  # fmt: skip
+    cfg = dict(
+        optim=args.optim,
+        muon=vars(args.muon),
+        adam=vars(args.adam),
+        lr_scheduler=args.lr_scheduler,
+        lr_warmup_ratio=args.lr_warmup_ratio,
+        min_lr_ratio=args.min_lr_ratio,
+        max_norm=args.max_norm,
+        scheduler_steps=steps_per_epoch * opts.rounds * 2,
+    )
     (model, optim, scheduler), ref = strategy.prepare((model, cfg), ref)
 
     trainers = {}
     for name, ds in datasets.items():
         loader = strategy.setup_dataloader(ds, args.train.micro_batch_size, True, True, ds.collate_fn)
-        common = dict(model=model, ref_model=ref, strategy=strategy, tokenizer=tok, optim=optim,
-                      train_dataloader=loader, eval_dataloader=None, scheduler=scheduler, beta=0.1, max_epochs=1)  # fmt: skip
+        common = dict(
+            model=model,
+            ref_model=ref,
+            strategy=strategy,
+            tokenizer=tok,
+            optim=optim,
+            train_dataloader=loader,
+            eval_dataloader=None,
+            scheduler=scheduler,
+            beta=0.1,
+            max_epochs=1,
+        )
         trainers[name] = APTTrainer(**common, apt=apt_cfg) if name == "apt" else DPOTrainer(**common)
     trainers["apt"].nll_loss = False  # APT's own SFT term (--apt.sft_coef 0.5) replaces OpenRLHF's NLL term
 

@@ -40,15 +40,21 @@ def main() -> None:
     params = SamplingParams(max_new_tokens=opts.max_new_tokens)
     skills = SkillList(["addition", "subtraction", "multiplication", "carrying"])
     listing = "\n".join(skills.names)
-    result = {"model": "SmolLM2-135M-Instruct (transformers serve, CPU, float32)", "items": opts.items,
-              "max_new_tokens": opts.max_new_tokens, "parse_retries": opts.parse_retries}  # fmt: skip
+    result = {
+        "model": "SmolLM2-135M-Instruct (transformers serve, CPU, float32)",
+        "items": opts.items,
+        "max_new_tokens": opts.max_new_tokens,
+        "parse_retries": opts.parse_retries,
+    }
     with TransformersServer(student_model(work), work / "serve.log") as server:
 
         def backend(in_flight: int) -> OpenAIBackend:
             return OpenAIBackend(server.base_url, server.model, max_in_flight=in_flight, timeout=300)
 
-        items = [Item(q, f"{a} + {b} = {a + b + (i % 2)}.", str(a + b)) for i, (q, (a, b)) in
-                 enumerate(zip(questions, pairs))]  # fmt: skip
+        items = [
+            Item(q, f"{a} + {b} = {a + b + (i % 2)}.", str(a + b))
+            for i, (q, (a, b)) in enumerate(zip(questions, pairs))
+        ]
         judge = JudgeAssessor(backend(4), params, RUBRICS["math"], None, opts.parse_retries)
         scores = judge.assess_batch(items)
         result["judge"] = judge.report.as_dict()
@@ -56,22 +62,36 @@ def main() -> None:
         print(judge.report.line(), flush=True)
 
         label_prompts = [LABEL_PROMPT.format(skills=listing, question=q, max_skills=3) for q in questions]
-        _, _, report = generate_parsed(backend(4), label_prompts, params, lambda t: parse_labels(t, skills) or None,
-                                       opts.parse_retries, "Name the skills from the list inside <skill>...</skill>.",
-                                       "teacher labels")  # fmt: skip
+        _, _, report = generate_parsed(
+            backend(4),
+            label_prompts,
+            params,
+            lambda t: parse_labels(t, skills) or None,
+            opts.parse_retries,
+            "Name the skills from the list inside <skill>...</skill>.",
+            "teacher labels",
+        )
         result["teacher_labels"] = report.as_dict()
         print(report.line(), flush=True)
 
-        missing_prompts = [MISSING_PROMPT.format(skills=listing, question=it.prompt, answer=it.response,
-                                                 reference=it.reference) for it in items]  # fmt: skip
+        missing_prompts = [
+            MISSING_PROMPT.format(skills=listing, question=it.prompt, answer=it.response, reference=it.reference)
+            for it in items
+        ]
 
         def missing(text: str):
             verdict, names = parse_missing(text, skills)
             return (verdict, names) if verdict != "unknown" or names else None
 
-        _, _, report = generate_parsed(backend(4), missing_prompts, params, missing, opts.parse_retries,
-                                       "Reply with <judge>correct</judge> or <judge>incorrect</judge>, then "
-                                       "<skill>...</skill>.", "teacher missing")  # fmt: skip
+        _, _, report = generate_parsed(
+            backend(4),
+            missing_prompts,
+            params,
+            missing,
+            opts.parse_retries,
+            "Reply with <judge>correct</judge> or <judge>incorrect</judge>, then " "<skill>...</skill>.",
+            "teacher missing",
+        )
         result["teacher_missing"] = report.as_dict()
         print(report.line(), flush=True)
 
@@ -85,8 +105,15 @@ def main() -> None:
         prompts = [judge_messages(it, RUBRICS["math"]) for it in items[:8]]
         for in_flight in (1, 4):
             start = time.perf_counter()
-            generate_parsed(backend(in_flight), prompts, SamplingParams(max_new_tokens=32, seed=in_flight),
-                            lambda t: parse_judgement(t).score, 0, REMINDER, f"judge x{in_flight}")  # fmt: skip
+            generate_parsed(
+                backend(in_flight),
+                prompts,
+                SamplingParams(max_new_tokens=32, seed=in_flight),
+                lambda t: parse_judgement(t).score,
+                0,
+                REMINDER,
+                f"judge x{in_flight}",
+            )
             throughput[in_flight] = len(prompts) / (time.perf_counter() - start)
         latency = 1 / throughput[1]
         result["judge_throughput"] = {
@@ -100,9 +127,11 @@ def main() -> None:
     Path(opts.out).parent.mkdir(parents=True, exist_ok=True)
     Path(opts.out).write_text(json.dumps(result, indent=2) + "\n")
     t = result["judge_throughput"]
-    print(f"judge throughput: {t['requests_per_s_in_flight_1']:.2f} req/s at 1 in flight (latency {latency:.2f} s), "
-          f"{t['requests_per_s_in_flight_4']:.2f} at 4 (bound {t['bound_in_flight_4']:.2f}: "
-          f"{t['fraction_of_bound']:.0%} of it)")  # fmt: skip
+    print(
+        f"judge throughput: {t['requests_per_s_in_flight_1']:.2f} req/s at 1 in flight (latency {latency:.2f} s), "
+        f"{t['requests_per_s_in_flight_4']:.2f} at 4 (bound {t['bound_in_flight_4']:.2f}: "
+        f"{t['fraction_of_bound']:.0%} of it)"
+    )
     print(f"wrote {opts.out}")
 
 

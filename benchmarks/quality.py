@@ -54,8 +54,11 @@ class Experiment:
 
             sizes = DomainSizes(pretrain_weak=opts.pretrain_weak)
             self.paths = build_domain(self.work / "data", sizes, seed=opts.data_seed)
-            self.student = str(pretrain_student(self.work / "student", self.paths["pretrain"],
-                                                PretrainConfig(steps=opts.pretrain_steps)))  # fmt: skip
+            self.student = str(
+                pretrain_student(
+                    self.work / "student", self.paths["pretrain"], PretrainConfig(steps=opts.pretrain_steps)
+                )
+            )
             self.assessor_file, self.max_new_tokens, self.max_len = exact_match.__file__, 16, 64
         else:
             from openrlhf_weakness.demo import rg_score
@@ -73,16 +76,37 @@ class Experiment:
     # ---- pieces ----------------------------------------------------------------------------------------------
     def common_train_args(self, seed: int) -> list[str]:
         o = self.opts
-        return ["--train.micro_batch_size", "8", "--train.batch_size", "16", "--train.max_epochs", str(o.epochs),
-                "--adam.lr", str(o.lr), "--data.max_len", str(self.max_len), "--ds.attn_implementation", "eager",
-                "--train.seed", str(seed), "--ds.param_dtype", o.param_dtype]  # fmt: skip
+        return [
+            "--train.micro_batch_size",
+            "8",
+            "--train.batch_size",
+            "16",
+            "--train.max_epochs",
+            str(o.epochs),
+            "--adam.lr",
+            str(o.lr),
+            "--data.max_len",
+            str(self.max_len),
+            "--ds.attn_implementation",
+            "eager",
+            "--train.seed",
+            str(seed),
+            "--ds.param_dtype",
+            o.param_dtype,
+        ]
 
     def gen(self, model: str):
         from openrlhf_weakness.backends.config import GenerationConfig
 
-        return GenerationConfig(backend="hf", model=model, max_new_tokens=self.max_new_tokens, batch_size=64,
-                                dtype="float32",
-                                chat_template_enable=True, cache_dir=str(self.work / "cache"))  # fmt: skip
+        return GenerationConfig(
+            backend="hf",
+            model=model,
+            max_new_tokens=self.max_new_tokens,
+            batch_size=64,
+            dtype="float32",
+            chat_template_enable=True,
+            cache_dir=str(self.work / "cache"),
+        )
 
     def assess_cfg(self):
         from openrlhf_weakness.assess.config import AssessConfig
@@ -99,9 +123,15 @@ class Experiment:
         backend = HFBackend(model, 64, "float32", True)
         out = {}
         for split in splits:
-            scored, _ = answer_and_assess(backend, FunctionAssessor(self.assessor_file), self.rows[split],
-                                          SamplingParams(max_new_tokens=self.max_new_tokens), RowKeys(), 4,
-                                          desc=split)  # fmt: skip
+            scored, _ = answer_and_assess(
+                backend,
+                FunctionAssessor(self.assessor_file),
+                self.rows[split],
+                SamplingParams(max_new_tokens=self.max_new_tokens),
+                RowKeys(),
+                4,
+                desc=split,
+            )
             out[split] = [1.0 if r["score"] == 5 else 0.0 for r in scored]
         return out
 
@@ -121,8 +151,17 @@ class Experiment:
         if weights is not None:
             out = [dict(row, stat_weight=w) for row, w in zip(out, weights)]
         write_jsonl(data, out)
-        args = ["--model.model_name_or_path", self.student, "--data.dataset", str(data), "--data.input_key",
-                "input", "--data.output_key", "output", "--data.apply_chat_template"]  # fmt: skip
+        args = [
+            "--model.model_name_or_path",
+            self.student,
+            "--data.dataset",
+            str(data),
+            "--data.input_key",
+            "input",
+            "--data.output_key",
+            "output",
+            "--data.apply_chat_template",
+        ]
         args += self.common_train_args(seed)
         if weights is None:
             return self.train("openrlhf.cli.train_sft", args, self.work / "arms" / f"{name}-s{seed}")
@@ -137,16 +176,32 @@ class Experiment:
         from openrlhf_weakness.retrieve.config import RetrieveConfig
 
         o = self.opts
-        train_args = self.common_train_args(seed) + ["--model.beta", str(o.beta), "--apt.sft_coef", str(o.sft_coef),
-                                                     "--apt.sft_norm", o.sft_norm]  # fmt: skip
-        cfg = APTLoopConfig(model=self.student, run_dir=str(self.work / f"apt-s{seed}"), iterations=o.iterations,
-                            patience=o.iterations, guard_max_drop=0.1, train_args=train_args,
-                            ref_policy=o.ref_policy)  # fmt: skip
+        train_args = self.common_train_args(seed) + [
+            "--model.beta",
+            str(o.beta),
+            "--apt.sft_coef",
+            str(o.sft_coef),
+            "--apt.sft_norm",
+            o.sft_norm,
+        ]
+        cfg = APTLoopConfig(
+            model=self.student,
+            run_dir=str(self.work / f"apt-s{seed}"),
+            iterations=o.iterations,
+            patience=o.iterations,
+            guard_max_drop=0.1,
+            train_args=train_args,
+            ref_policy=o.ref_policy,
+        )
         data = LoopData(
             train=self.paths["train"], pool=self.paths["pool"], dev=self.paths["dev"], guard=self.paths["guard"]
-        )  # fmt: skip (the test split stays unread until the final table)
-        retrieve = RetrieveConfig(tagger="field", tag_key="datasource", cache_dir=str(self.work / "embeddings"),
-                                  scale=self.opts.retrieve_scale)  # fmt: skip
+        )  # the test split stays unread until the final table
+        retrieve = RetrieveConfig(
+            tagger="field",
+            tag_key="datasource",
+            cache_dir=str(self.work / "embeddings"),
+            scale=self.opts.retrieve_scale,
+        )
         pairs = PairsConfig(chosen=o.chosen, rejected=o.rejected, samples=o.samples)
         loop = APTLoop(cfg, data, self.gen(self.student), self.assess_cfg(), retrieve, pairs)
         try:
@@ -165,9 +220,22 @@ class Experiment:
             if arm == "sft_same_budget":
                 pool = self.rows["train"] + self.rows["pool"]
                 return self.sft(random.Random(seed).sample(pool, n_rows), arm, seed), {"rows": n_rows}
-            args = ["--model.model_name_or_path", self.student, "--data.dataset", str(pairs), "--data.prompt_key",
-                    "prompt", "--apt.weight_key", "weight", "--apt.sft_coef", "0", "--model.beta", str(self.opts.beta),
-                    "--data.apply_chat_template", *self.common_train_args(seed)]  # fmt: skip
+            args = [
+                "--model.model_name_or_path",
+                self.student,
+                "--data.dataset",
+                str(pairs),
+                "--data.prompt_key",
+                "prompt",
+                "--apt.weight_key",
+                "weight",
+                "--apt.sft_coef",
+                "0",
+                "--model.beta",
+                str(self.opts.beta),
+                "--data.apply_chat_template",
+                *self.common_train_args(seed),
+            ]
             return self.train("openrlhf_weakness.cli.train_apt", args, self.work / "arms" / f"dpo_only-s{seed}"), {
                 "rows": n_rows
             }
@@ -176,7 +244,9 @@ class Experiment:
             info = {"top_skills": self.top_skills(arm, seed)}
             if arm == "stat_sel_sampler":  # the whole pool, drawn with the weights each epoch
                 return self.sft(weighted, arm, seed, [r["stat_weight"] for r in weighted]), {
-                    "rows": self.opts.stat_rows, **info}  # fmt: skip
+                    "rows": self.opts.stat_rows,
+                    **info,
+                }
             return self.sft(draw, arm, seed), {"rows": len(draw), **info}
         if arm == "sft_uniform":
             return self.sft(random.Random(seed).sample(self.rows["pool"], self.opts.stat_rows), arm, seed), {
@@ -202,8 +272,13 @@ class Experiment:
         pool, dev = self.paths["pool"], self.paths["dev"]
         if key == "subskills":
             pool, dev = self.with_subskills()
-        cfg = StatConfig(run_dir=str(self.stat_run_dir(seed, key)),
-                         skill_key=key, k=self.opts.stat_k, size=self.opts.stat_rows, seed=seed)  # fmt: skip
+        cfg = StatConfig(
+            run_dir=str(self.stat_run_dir(seed, key)),
+            skill_key=key,
+            k=self.opts.stat_k,
+            size=self.opts.stat_rows,
+            seed=seed,
+        )
         data = StatData(train=pool, dev=dev, input_key="prompt", output_key="reference")
         pipeline = StatPipeline(cfg, data, self.gen(self.student), GenerationConfig(), self.assess_cfg())
         try:
@@ -227,8 +302,13 @@ class Experiment:
         paths = []
         for split, labels in found.items():
             path = self.work / "data" / f"{split}_subskills.jsonl"
-            write_jsonl(path, [dict(r, subskills=[s for s in skills if s not in shared])
-                               for r, skills in zip(self.rows[split], labels)])  # fmt: skip
+            write_jsonl(
+                path,
+                [
+                    dict(r, subskills=[s for s in skills if s not in shared])
+                    for r, skills in zip(self.rows[split], labels)
+                ],
+            )
             paths.append(str(path))
         return paths[0], paths[1]
 
@@ -254,8 +334,13 @@ class Experiment:
         except Exception as err:  # one failed arm must not sink the others
             log = self.work / "results" / f"{arm}-s{seed}.error.log"
             log.write_text(traceback.format_exc())
-            result = {"arm": arm, "seed": seed, "status": "failed", "error": f"{type(err).__name__}: {err}"[:300],
-                      "log": str(log)}  # fmt: skip
+            result = {
+                "arm": arm,
+                "seed": seed,
+                "status": "failed",
+                "error": f"{type(err).__name__}: {err}"[:300],
+                "log": str(log),
+            }
         write_json(path, result)
         print(f"[quality] {arm} seed {seed}: {result['status']}", flush=True)
         return result
@@ -272,8 +357,11 @@ def dev_table(exp: Experiment, results: list[dict]) -> str:
         dev = r["scores"]["dev"]
         per = {s: [v for row, v in zip(exp.rows["dev"], dev) if row["datasource"] == s] for s in skills}
         guard = sum(r["scores"]["guard"]) / len(r["scores"]["guard"])
-        lines.append(f"| {r['arm']} | {r['seed']} | {sum(dev) / len(dev):.3f} | {guard:.3f} | "
-                     + " | ".join(f"{sum(v) / len(v):.2f}" for v in per.values()) + " |")  # fmt: skip
+        lines.append(
+            f"| {r['arm']} | {r['seed']} | {sum(dev) / len(dev):.3f} | {guard:.3f} | "
+            + " | ".join(f"{sum(v) / len(v):.2f}" for v in per.values())
+            + " |"
+        )
     return "\n".join(lines)
 
 
@@ -332,13 +420,34 @@ def summarize(exp: Experiment, base: dict, results: list[dict], split: str = "te
         return np.array([[r["scores"][split][i] for i in keep] for r in sorted(arms[arm], key=lambda r: r["seed"])])
 
     o = exp.opts
-    budget = {"lr": o.lr, "epochs": o.epochs, "batch_size": 16, "iterations": o.iterations, "sft_coef": o.sft_coef,
-              "retrieve_scale": o.retrieve_scale, "stat_rows": o.stat_rows, "stat_k": o.stat_k,
-              "sft_norm": o.sft_norm, "chosen": o.chosen, "rejected": o.rejected, "samples": o.samples, "beta": o.beta,
-              "param_dtype": o.param_dtype}  # fmt: skip
-    out = {"setting": o.setting, "split": split, "n_test": len(split_rows), "n_guard": len(exp.rows["guard"]),
-           "skills": skills, "stat_top_skills": top, "arms": {}, "comparisons": {}, "failed": failed,
-           "budget": budget}  # fmt: skip
+    budget = {
+        "lr": o.lr,
+        "epochs": o.epochs,
+        "batch_size": 16,
+        "iterations": o.iterations,
+        "sft_coef": o.sft_coef,
+        "retrieve_scale": o.retrieve_scale,
+        "stat_rows": o.stat_rows,
+        "stat_k": o.stat_k,
+        "sft_norm": o.sft_norm,
+        "chosen": o.chosen,
+        "rejected": o.rejected,
+        "samples": o.samples,
+        "beta": o.beta,
+        "param_dtype": o.param_dtype,
+    }
+    out = {
+        "setting": o.setting,
+        "split": split,
+        "n_test": len(split_rows),
+        "n_guard": len(exp.rows["guard"]),
+        "skills": skills,
+        "stat_top_skills": top,
+        "arms": {},
+        "comparisons": {},
+        "failed": failed,
+        "budget": budget,
+    }
     for arm in arms:
         block = {"seeds": [r["seed"] for r in arms[arm]], "n_test": len(split_rows)}
         block.update(mean_ci(matrix(arm, split)).as_dict())
@@ -351,8 +460,9 @@ def summarize(exp: Experiment, base: dict, results: list[dict], split: str = "te
             diff = paired_difference(matrix(a, split), matrix(b, split))
             entry = {**diff.as_dict(), "verdict": verdict(diff)}
             entry["guard"] = paired_difference(matrix(a, "guard"), matrix(b, "guard")).as_dict()
-            entry["by_skill"] = {s: paired_difference(matrix(a, split, [s]), matrix(b, split, [s])).as_dict()
-                                 for s in skills}  # fmt: skip
+            entry["by_skill"] = {
+                s: paired_difference(matrix(a, split, [s]), matrix(b, split, [s])).as_dict() for s in skills
+            }
             if tops.get(a) and name.startswith("stat_sel"):
                 entry["top_skills"] = paired_difference(matrix(a, split, tops[a]), matrix(b, split, tops[a])).as_dict()
                 entry["top_skills"]["skills"] = tops[a]
@@ -365,9 +475,13 @@ def markdown(summary: dict) -> str:
         return f"{e['mean']:.3f} [{e['ci_low']:.3f}, {e['ci_high']:.3f}]"
 
     split = summary.get("split", "test")
-    lines = [f"{split.capitalize()}: {summary['n_test']} questions; guard: {summary['n_guard']}; 95% bootstrap "
-             "intervals over questions and seeds.", "", f"| arm | seeds | {split} | guard | dev |",
-             "|---|---|---|---|---|"]  # fmt: skip
+    lines = [
+        f"{split.capitalize()}: {summary['n_test']} questions; guard: {summary['n_guard']}; 95% bootstrap "
+        "intervals over questions and seeds.",
+        "",
+        f"| arm | seeds | {split} | guard | dev |",
+        "|---|---|---|---|---|",
+    ]
     for arm, b in summary["arms"].items():
         lines.append(f"| {arm} | {len(b['seeds'])} | {ci(b)} | {ci(b['guard'])} | {ci(b['dev'])} |")
     for arm, failures in summary["failed"].items():
@@ -382,8 +496,12 @@ def markdown(summary: dict) -> str:
         top = ci(c["top_skills"]) if "top_skills" in c else ""
         lines.append(f"| {name} | {ci(c)} | {c['verdict']} | {ci(c['guard'])} | {top} |")
     if summary.get("stat_top_skills"):
-        lines += ["", "Top skills (STAT-Sel's weights favour them over their share of the pool): "
-                  + ", ".join(summary["stat_top_skills"]) + "."]  # fmt: skip
+        lines += [
+            "",
+            "Top skills (STAT-Sel's weights favour them over their share of the pool): "
+            + ", ".join(summary["stat_top_skills"])
+            + ".",
+        ]
     skills = summary["skills"]
     lines += ["", "| arm | " + " | ".join(skills) + " |", "|---|" + "---|" * len(skills)]
     for arm, b in summary["arms"].items():

@@ -17,12 +17,18 @@ GRID = {
     "chain_sum t2 d2": ("chain_sum", dict(min_terms=2, max_terms=2, min_digits=2, max_digits=2)),
     "chain_sum t3 d1": ("chain_sum", dict(min_terms=3, max_terms=3, min_digits=1, max_digits=1)),
     "chain_sum t2 d3": ("chain_sum", dict(min_terms=2, max_terms=2, min_digits=3, max_digits=3)),
-    "basic_arithmetic + d1": ("basic_arithmetic", dict(min_terms=2, max_terms=2, min_digits=1, max_digits=1,
-                                                       operators=("+",))),  # fmt: skip
-    "basic_arithmetic - d1": ("basic_arithmetic", dict(min_terms=2, max_terms=2, min_digits=1, max_digits=1,
-                                                       operators=("-",))),  # fmt: skip
-    "basic_arithmetic * d1": ("basic_arithmetic", dict(min_terms=2, max_terms=2, min_digits=1, max_digits=1,
-                                                       operators=("*",))),  # fmt: skip
+    "basic_arithmetic + d1": (
+        "basic_arithmetic",
+        dict(min_terms=2, max_terms=2, min_digits=1, max_digits=1, operators=("+",)),
+    ),
+    "basic_arithmetic - d1": (
+        "basic_arithmetic",
+        dict(min_terms=2, max_terms=2, min_digits=1, max_digits=1, operators=("-",)),
+    ),
+    "basic_arithmetic * d1": (
+        "basic_arithmetic",
+        dict(min_terms=2, max_terms=2, min_digits=1, max_digits=1, operators=("*",)),
+    ),
     "products d1": ("products", dict(min_digits=1, max_digits=1)),
     "products d2": ("products", dict(min_digits=2, max_digits=2)),
     "gcd <=20": ("gcd", dict(min_value=1, max_value=20)),
@@ -64,14 +70,24 @@ def main() -> None:
         for row, r in zip(scored, right):
             for label in reasoning_gym_skills(row["reference"])[1:]:
                 by_subskill.setdefault(label, []).append(r)
-        cells[name] = {"generator": generator, "config": {k: list(v) if isinstance(v, tuple) else v
-                                                         for k, v in config.items()},
-                       "n": len(right), "accuracy": mean, "ci_low": low, "ci_high": high,
-                       "by_subskill": {k: sum(v) / len(v) for k, v in sorted(by_subskill.items()) if len(v) >= 4},
-                       "example": {"prompt": scored[0]["prompt"], "response": scored[0]["response"]}}  # fmt: skip
+        cells[name] = {
+            "generator": generator,
+            "config": {k: list(v) if isinstance(v, tuple) else v for k, v in config.items()},
+            "n": len(right),
+            "accuracy": mean,
+            "ci_low": low,
+            "ci_high": high,
+            "by_subskill": {k: sum(v) / len(v) for k, v in sorted(by_subskill.items()) if len(v) >= 4},
+            "example": {"prompt": scored[0]["prompt"], "response": scored[0]["response"]},
+        }
         print(f"{name:<24} {mean:.2f} [{low:.2f}, {high:.2f}]  e.g. {scored[0]['response'][:60]!r}", flush=True)
-    out = {"model": "SmolLM2-135M-Instruct (float32, greedy, chat template)", "questions_per_cell": opts.questions,
-           "max_new_tokens": opts.max_new_tokens, "seconds": time.time() - start, "cells": cells}  # fmt: skip
+    out = {
+        "model": "SmolLM2-135M-Instruct (float32, greedy, chat template)",
+        "questions_per_cell": opts.questions,
+        "max_new_tokens": opts.max_new_tokens,
+        "seconds": time.time() - start,
+        "cells": cells,
+    }
     Path(opts.out).parent.mkdir(parents=True, exist_ok=True)
     Path(opts.out).write_text(json.dumps(out, indent=2) + "\n")
     print(f"wrote {opts.out}")

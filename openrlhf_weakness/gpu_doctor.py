@@ -23,8 +23,11 @@ CHECKS = ("training", "hf_generation", "embedder", "faiss_gpu", "vllm", "ray")
 class GPUDoctorConfig:
     """The GPU doctor's checks (--gpu_enable)."""
 
-    device: str = flag("cuda", "device the checks run on (cpu rehearses the GPU code path with a small model)",
-                       choices=["cuda", "cpu"])  # fmt: skip
+    device: str = flag(
+        "cuda",
+        "device the checks run on (cpu rehearses the GPU code path with a small model)",
+        choices=["cuda", "cpu"],
+    )
     model: str = flag("", "HF model folder for training and generation (default: SmolLM2-135M-Instruct, offline)")
     checks: str = flag(",".join(CHECKS), f"comma-separated checks to run, of: {', '.join(CHECKS)}")
     rows: int = flag(2000, "texts for the embedder check; vectors for the faiss check are 100x as many")
@@ -74,10 +77,30 @@ def check_training(model: str, work_dir: Path, device: str, steps: int) -> str:
     data = work_dir / "pairs.jsonl"
     write_jsonl(data, [dict(row, weight=1.0) for row in toy_rows(8 * steps)])  # full pairs: the stock DPO needs them
     attn = default_attn_implementation(cuda=device == "cuda")
-    common = ["--model.model_name_or_path", model, "--data.dataset", str(data), "--data.prompt_key", "prompt",
-              "--train.micro_batch_size", "4", "--train.batch_size", "8", "--train.max_epochs", "1",
-              "--data.max_len", "128", "--ds.zero_stage", "2", "--ds.param_dtype", "bf16",
-              "--ds.attn_implementation", attn, "--adam.lr", "1e-6"]  # fmt: skip
+    common = [
+        "--model.model_name_or_path",
+        model,
+        "--data.dataset",
+        str(data),
+        "--data.prompt_key",
+        "prompt",
+        "--train.micro_batch_size",
+        "4",
+        "--train.batch_size",
+        "8",
+        "--train.max_epochs",
+        "1",
+        "--data.max_len",
+        "128",
+        "--ds.zero_stage",
+        "2",
+        "--ds.param_dtype",
+        "bf16",
+        "--ds.attn_implementation",
+        attn,
+        "--adam.lr",
+        "1e-6",
+    ]
     runs = {
         "openrlhf_weakness.cli.train_apt": ["--apt.sft_coef", "0.5", "--apt.weight_key", "weight"],
         "openrlhf.cli.train_dpo": ["--model.nll_loss_coef", "0.5"],
@@ -152,8 +175,10 @@ def compare_indexes(n: int, kind: str, use_gpu: bool, queries: int = 500, k: int
     q = vectors[rng.choice(n, queries, replace=False)] + 0.1 * rng.standard_normal((queries, dim)).astype(np.float32)
     q /= np.linalg.norm(q, axis=1, keepdims=True)
     timings, ids = {}, {}
-    for name, index in (("exact", build_index(vectors, "flat", use_gpu=False)),
-                        ("candidate", build_index(vectors, kind, use_gpu=use_gpu))):  # fmt: skip
+    for name, index in (
+        ("exact", build_index(vectors, "flat", use_gpu=False)),
+        ("candidate", build_index(vectors, kind, use_gpu=use_gpu)),
+    ):
         search(index, q[:8], k)  # warm-up (GPU kernels, IVF probes)
         start = time.perf_counter()
         ids[name] = search(index, q, k)[1]

@@ -86,8 +86,15 @@ def run_training(
     log_path = Path(log_path)
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "w") as log:
-        child = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True,
-                                 pass_fds=tuple(keep_fds), preexec_fn=_die_with_parent(os.getpid()))  # fmt: skip
+        child = subprocess.Popen(
+            cmd,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            start_new_session=True,
+            pass_fds=tuple(keep_fds),
+            preexec_fn=_die_with_parent(os.getpid()),
+        )
         try:
             code = child.wait()
         except BaseException:  # Ctrl-C, SIGTERM turned into an exception: the training goes with us

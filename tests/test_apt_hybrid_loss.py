@@ -41,9 +41,17 @@ def _hand(weights, beta, alpha, label_smoothing=0.0):
 @pytest.mark.parametrize("label_smoothing", [0.0, 0.1])
 def test_hybrid_loss_matches_hand_computation(weights, alpha, label_smoothing):
     out = hybrid_loss(
-        _t(PC), _t(PR), _t(RC), _t(RR), _t(NLL), torch.tensor(HAS), _t(weights),
-        beta=0.1, sft_coef=alpha, label_smoothing=label_smoothing,
-    )  # fmt: skip
+        _t(PC),
+        _t(PR),
+        _t(RC),
+        _t(RR),
+        _t(NLL),
+        torch.tensor(HAS),
+        _t(weights),
+        beta=0.1,
+        sft_coef=alpha,
+        label_smoothing=label_smoothing,
+    )
     pref, sft, total = _hand(weights, 0.1, alpha, label_smoothing)
     assert out.preference.item() == pytest.approx(pref, rel=1e-12)
     assert out.sft.item() == pytest.approx(sft, rel=1e-12)

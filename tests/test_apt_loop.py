@@ -28,20 +28,54 @@ def _rows(n: int, offset: int, kinds=("add", "sub")) -> list[dict]:
 @pytest.fixture
 def data(tmp_path):
     paths = {}
-    for name, rows in {"train": _rows(6, 0), "dev": _rows(4, 100), "guard": _rows(3, 200, ("sub",)),
-                       "pool": _rows(40, 300)}.items():  # fmt: skip
+    for name, rows in {
+        "train": _rows(6, 0),
+        "dev": _rows(4, 100),
+        "guard": _rows(3, 200, ("sub",)),
+        "pool": _rows(40, 300),
+    }.items():
         paths[name] = str(tmp_path / f"{name}.jsonl")
         write_jsonl(paths[name], rows)
     return paths
 
 
 def _argv(tiny_model, data, run_dir, iterations=2, *extra):
-    return [sys.executable, "-m", "openrlhf_weakness.cli.apt", "--loop.model", str(tiny_model), "--loop.run_dir",
-            str(run_dir), "--loop.iterations", str(iterations), "--loop.patience", "5", "--loop.guard_max_drop", "1.0",
-            "--data.train", data["train"], "--data.dev", data["dev"], "--data.guard", data["guard"],
-            "--data.pool", data["pool"], "--gen.max_new_tokens", "6", "--gen.chat_template_enable", *extra,
-            "--", "--train.micro_batch_size", "4", "--train.batch_size", "8", "--adam.lr", "1e-3",
-            "--data.max_len", "64"]  # fmt: skip
+    return [
+        sys.executable,
+        "-m",
+        "openrlhf_weakness.cli.apt",
+        "--loop.model",
+        str(tiny_model),
+        "--loop.run_dir",
+        str(run_dir),
+        "--loop.iterations",
+        str(iterations),
+        "--loop.patience",
+        "5",
+        "--loop.guard_max_drop",
+        "1.0",
+        "--data.train",
+        data["train"],
+        "--data.dev",
+        data["dev"],
+        "--data.guard",
+        data["guard"],
+        "--data.pool",
+        data["pool"],
+        "--gen.max_new_tokens",
+        "6",
+        "--gen.chat_template_enable",
+        *extra,
+        "--",
+        "--train.micro_batch_size",
+        "4",
+        "--train.batch_size",
+        "8",
+        "--adam.lr",
+        "1e-3",
+        "--data.max_len",
+        "64",
+    ]
 
 
 def test_two_iterations_on_the_tiny_model(tiny_model, data, tmp_path):
@@ -50,8 +84,16 @@ def test_two_iterations_on_the_tiny_model(tiny_model, data, tmp_path):
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     for t in (0, 1):
         it = run / f"iter_{t}"
-        for name in ("scored.jsonl", "similar.jsonl", "similar_scored.jsonl", "pairs.jsonl", "eval.json",
-                     "eval_dev.jsonl", "eval_guard.jsonl", "train.log"):  # fmt: skip
+        for name in (
+            "scored.jsonl",
+            "similar.jsonl",
+            "similar_scored.jsonl",
+            "pairs.jsonl",
+            "eval.json",
+            "eval_dev.jsonl",
+            "eval_guard.jsonl",
+            "train.log",
+        ):
             assert (it / name).exists(), f"iter_{t}/{name}"
         assert (it / "model" / "model.safetensors").exists() and not (it / "model.tmp").exists()
     final = json.loads((run / "final.json").read_text())
@@ -80,8 +122,11 @@ def test_stop_rules_on_planted_histories():
     assert "guard score fell by 0.150" in stop_reason(
         base, [{"iteration": 1, "dev": 0.5, "guard": 0.35, "bad_cases": 5}], cfg
     )
-    flat = [{"iteration": 1, "dev": 0.36, "guard": 0.5, "bad_cases": 3}, {"iteration": 2, "dev": 0.30, "guard": 0.5, "bad_cases": 3},
-            {"iteration": 3, "dev": 0.35, "guard": 0.5, "bad_cases": 3}]  # fmt: skip
+    flat = [
+        {"iteration": 1, "dev": 0.36, "guard": 0.5, "bad_cases": 3},
+        {"iteration": 2, "dev": 0.30, "guard": 0.5, "bad_cases": 3},
+        {"iteration": 3, "dev": 0.35, "guard": 0.5, "bad_cases": 3},
+    ]
     assert stop_reason(base, flat[:2], cfg) is None  # one iteration without gain, patience 2
     assert "no domain gain for 2" in stop_reason(base, flat, cfg)
     assert stop_reason(base, [{"iteration": 1, "dev": 0.9, "bad_cases": 0}], cfg) == "no bad cases left"
@@ -174,11 +219,22 @@ def test_ledger_failures_join_the_first_round(tiny_model, data, tmp_path):
     always = tmp_path / "always.py"
     always.write_text("def score(p, r, ref):\n    return 1.0\n")  # the model itself makes no mistakes here
     ledger = tmp_path / "ledger.jsonl"
-    append_failures(ledger, [{"prompt": "What is 4 plus 4?", "response": "9", "label": "8", "score": 1,
-                              "datasource": "add"}])  # fmt: skip
+    append_failures(
+        ledger, [{"prompt": "What is 4 plus 4?", "response": "9", "label": "8", "score": 1, "datasource": "add"}]
+    )
     run = tmp_path / "run"
-    argv = _argv(tiny_model, data, run, 1, "--assess.assessor", "function", "--assess.function_path", str(always),
-                 "--data.ledger", str(ledger))  # fmt: skip
+    argv = _argv(
+        tiny_model,
+        data,
+        run,
+        1,
+        "--assess.assessor",
+        "function",
+        "--assess.function_path",
+        str(always),
+        "--data.ledger",
+        str(ledger),
+    )
     proc = subprocess.run(argv, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     pairs = [json.loads(line) for line in open(run / "iter_0" / "pairs.jsonl")]

@@ -40,8 +40,20 @@ def engine(tiny_model, tmp_path_factory):
     write_jsonl(mixed, ROWS)
     pairs = [{k: v for k, v in r.items() if k in ("prompt", "chosen", "rejected")} for r in ROWS if "rejected" in r]
     write_jsonl(work / "pairs.jsonl", pairs)
-    argv = ["--model.model_name_or_path", str(tiny_model), "--data.dataset", mixed, "--data.prompt_key", "prompt",
-            "--ckpt.output_dir", str(work / "out"), "--ds.attn_implementation", "eager", "--data.max_len", "64"]  # fmt: skip
+    argv = [
+        "--model.model_name_or_path",
+        str(tiny_model),
+        "--data.dataset",
+        mixed,
+        "--data.prompt_key",
+        "prompt",
+        "--ckpt.output_dir",
+        str(work / "out"),
+        "--ds.attn_implementation",
+        "eager",
+        "--data.max_len",
+        "64",
+    ]
     args = openrlhf_cli.parse_args("openrlhf.cli.train_dpo", argv)
     saved_env = dict(os.environ)
     os.environ.update(single_process_env())
@@ -74,9 +86,16 @@ def _trainers(engine, apt_cfg, loader):
     from openrlhf_weakness.apt.trainer import APTTrainer
 
     common = dict(
-        model=engine["model"], ref_model=engine["ref"], strategy=engine["strategy"], tokenizer=engine["tokenizer"],
-        optim=None, train_dataloader=loader, eval_dataloader=None, scheduler=None, beta=0.1,
-    )  # fmt: skip
+        model=engine["model"],
+        ref_model=engine["ref"],
+        strategy=engine["strategy"],
+        tokenizer=engine["tokenizer"],
+        optim=None,
+        train_dataloader=loader,
+        eval_dataloader=None,
+        scheduler=None,
+        beta=0.1,
+    )
     return DPOTrainer(**common), APTTrainer(**common, apt=apt_cfg)
 
 

@@ -39,8 +39,14 @@ def test_parse_judgement(text, score):
 def test_prompt_has_instruction_response_reference_and_five_levels():
     messages = judge_messages(Item("Add 2 and 2.", "5", "4"), RUBRICS["math"])
     user = messages[-1]["content"]
-    for part in ("###The instruction to evaluate:\nAdd 2 and 2.", "###Response to evaluate:\n5",
-                 "###Reference Answer (Score 5):\n4", "Score 1: ", "Score 5: ", "[RESULT]"):  # fmt: skip
+    for part in (
+        "###The instruction to evaluate:\nAdd 2 and 2.",
+        "###Response to evaluate:\n5",
+        "###Reference Answer (Score 5):\n4",
+        "Score 1: ",
+        "Score 5: ",
+        "[RESULT]",
+    ):
         assert part in user
     assert set(RUBRICS) == {"general", "math", "code"}
 

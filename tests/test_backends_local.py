@@ -87,9 +87,11 @@ def test_vllm_ray_split_on_two_cpus_matches_one_process(tiny_model, hf):
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     try:
         backend = VLLMRayBackend(
-            str(tiny_model), num_engines=2,
-            engine_factory="openrlhf_weakness.testing.standin_vllm:standin_engine", engine_kwargs={},
-        )  # fmt: skip
+            str(tiny_model),
+            num_engines=2,
+            engine_factory="openrlhf_weakness.testing.standin_vllm:standin_engine",
+            engine_kwargs={},
+        )
         split, _ = generate_all(backend, PROMPTS, GREEDY)
     finally:
         ray.shutdown()

@@ -18,9 +18,21 @@ def _read(path):
 def test_generate_with_hf_then_rerun_comes_from_the_cache(tiny_model, tmp_path, capsys):
     rows = [{"question": f"What is {i} plus 1?", "datasource": "add"} for i in range(5)]
     write_jsonl(tmp_path / "in.jsonl", rows)
-    argv = ["--data.dataset", str(tmp_path / "in.jsonl"), "--data.output", str(tmp_path / "out.jsonl"),
-            "--data.input_key", "question", "--gen.model", str(tiny_model), "--gen.max_new_tokens", "6",
-            "--gen.chat_template_enable", "--gen.cache_dir", str(tmp_path / "cache")]  # fmt: skip
+    argv = [
+        "--data.dataset",
+        str(tmp_path / "in.jsonl"),
+        "--data.output",
+        str(tmp_path / "out.jsonl"),
+        "--data.input_key",
+        "question",
+        "--gen.model",
+        str(tiny_model),
+        "--gen.max_new_tokens",
+        "6",
+        "--gen.chat_template_enable",
+        "--gen.cache_dir",
+        str(tmp_path / "cache"),
+    ]
     assert generate.main(argv) == 0
     first = _read(tmp_path / "out.jsonl")
     assert [r["question"] for r in first] == [r["question"] for r in rows]
@@ -34,9 +46,23 @@ def test_generate_with_hf_then_rerun_comes_from_the_cache(tiny_model, tmp_path, 
 def test_generate_through_openai_with_n_answers(tmp_path):
     write_jsonl(tmp_path / "in.jsonl", [{"prompt": "hi"}, {"prompt": [{"role": "user", "content": "yo"}]}])
     with ScriptedOpenAIServer() as server:
-        generate.main(["--data.dataset", str(tmp_path / "in.jsonl"), "--data.output", str(tmp_path / "out.jsonl"),
-                       "--gen.backend", "openai", "--gen.base_url", server.base_url, "--gen.model", "m",
-                       "--gen.n", "2", "--gen.no_cache_enable"])  # fmt: skip
+        generate.main(
+            [
+                "--data.dataset",
+                str(tmp_path / "in.jsonl"),
+                "--data.output",
+                str(tmp_path / "out.jsonl"),
+                "--gen.backend",
+                "openai",
+                "--gen.base_url",
+                server.base_url,
+                "--gen.model",
+                "m",
+                "--gen.n",
+                "2",
+                "--gen.no_cache_enable",
+            ]
+        )
     out = _read(tmp_path / "out.jsonl")
     assert out[0]["response"] == "echo: hi" and out[1]["responses"] == ["echo: yo", "echo: yo"]
 
@@ -67,8 +93,19 @@ def test_assess_bad_below_flag_changes_what_is_bad(tmp_path):
     path = tmp_path / "s.py"
     path.write_text("def score(p, r, ref):\n    return float(r)\n")
     write_jsonl(tmp_path / "in.jsonl", [{"prompt": "p", "response": r, "reference": "x"} for r in ("2", "3", "1")])
-    assess.main(_assess_argv(tmp_path, "--assess.assessor", "function", "--assess.function_path", str(path),
-                             "--assess.function_scale", "five", "--assess.bad_below", "2"))  # fmt: skip
+    assess.main(
+        _assess_argv(
+            tmp_path,
+            "--assess.assessor",
+            "function",
+            "--assess.function_path",
+            str(path),
+            "--assess.function_scale",
+            "five",
+            "--assess.bad_below",
+            "2",
+        )
+    )
     assert [r["bad"] for r in _read(tmp_path / "out.jsonl")] == [False, False, True]
 
 
@@ -95,14 +132,33 @@ def test_assess_non_utf8_line_is_named(tmp_path):
 def test_assess_judge_garbage_is_retried_then_unscored_never_a_default_score(tmp_path):
     write_jsonl(tmp_path / "in.jsonl", [{"prompt": "q", "response": "a", "reference": "a"}] * 2)
     with ScriptedOpenAIServer(answer_fn=lambda m: "no verdict") as server:
-        assess.main(_assess_argv(tmp_path, "--assess.assessor", "judge", "--judge.backend", "openai",
-                                 "--judge.base_url", server.base_url, "--judge.model", "judge",
-                                 "--judge.no_cache_enable", "--judge.parse_retries", "2"))  # fmt: skip
+        assess.main(
+            _assess_argv(
+                tmp_path,
+                "--assess.assessor",
+                "judge",
+                "--judge.backend",
+                "openai",
+                "--judge.base_url",
+                server.base_url,
+                "--judge.model",
+                "judge",
+                "--judge.no_cache_enable",
+                "--judge.parse_retries",
+                "2",
+            )
+        )
         assert server.requests == 2 + 2 * 2  # each reply asked again twice
     summary = json.loads((tmp_path / "out.jsonl.summary.json").read_text())
     assert summary["skipped"] == 2 and summary["scored"] == 0
-    assert summary["judge_parse"] == {"role": "judge", "requests": 2, "parsed_first": 0, "retried": 2,
-                                      "recovered": 0, "unparsed": 2}  # fmt: skip
+    assert summary["judge_parse"] == {
+        "role": "judge",
+        "requests": 2,
+        "parsed_first": 0,
+        "retried": 2,
+        "recovered": 0,
+        "unparsed": 2,
+    }
     rows = _read(tmp_path / "out.jsonl")
     assert [r["score"] for r in rows] == [None, None]
     assert rows[0]["feedback"] == "judge output has no [RESULT] score (unscored after 2 retries)"
@@ -114,9 +170,20 @@ def test_assess_judge_reply_recovered_by_a_retry_is_scored(tmp_path):
     write_jsonl(tmp_path / "in.jsonl", [{"prompt": "q", "response": "a", "reference": "a"}])
     answer = {REMINDER: "Feedback: matches the reference. [RESULT] 5"}
     with ScriptedOpenAIServer(answer_fn=lambda m: answer.get(m, "I think it is fine.")) as server:
-        assess.main(_assess_argv(tmp_path, "--assess.assessor", "judge", "--judge.backend", "openai",
-                                 "--judge.base_url", server.base_url, "--judge.model", "judge",
-                                 "--judge.no_cache_enable"))  # fmt: skip
+        assess.main(
+            _assess_argv(
+                tmp_path,
+                "--assess.assessor",
+                "judge",
+                "--judge.backend",
+                "openai",
+                "--judge.base_url",
+                server.base_url,
+                "--judge.model",
+                "judge",
+                "--judge.no_cache_enable",
+            )
+        )
     assert [r["score"] for r in _read(tmp_path / "out.jsonl")] == [5]
     summary = json.loads((tmp_path / "out.jsonl.summary.json").read_text())
     assert (summary["judge_parse"]["retried"], summary["judge_parse"]["recovered"]) == (1, 1)
@@ -150,9 +217,22 @@ def test_assess_judge_whose_template_refuses_a_system_message_gets_it_folded_in(
     write_jsonl(tmp_path / "in.jsonl", [{"prompt": f"q{i}", "response": "a", "reference": "a"} for i in range(3)])
     judge = lambda m: "Feedback: fine. [RESULT] 4" if m.startswith("You are a fair judge") else "no"  # noqa: E731
     with ScriptedOpenAIServer(answer_fn=judge, refuse_system=True) as server:
-        assess.main(_assess_argv(tmp_path, "--assess.assessor", "judge", "--judge.backend", "openai",
-                                 "--judge.base_url", server.base_url, "--judge.model", "judge",
-                                 "--judge.no_cache_enable", "--judge.max_in_flight", "1"))  # fmt: skip
+        assess.main(
+            _assess_argv(
+                tmp_path,
+                "--assess.assessor",
+                "judge",
+                "--judge.backend",
+                "openai",
+                "--judge.base_url",
+                server.base_url,
+                "--judge.model",
+                "judge",
+                "--judge.no_cache_enable",
+                "--judge.max_in_flight",
+                "1",
+            )
+        )
         assert server.requests == 1 + 3  # one refusal, then three folded requests
     assert [r["score"] for r in _read(tmp_path / "out.jsonl")] == [4, 4, 4]
 
@@ -163,8 +243,19 @@ def test_assess_judge_server_down_is_one_line_naming_the_url(tmp_path, capsys):
     write_jsonl(tmp_path / "in.jsonl", [{"prompt": "q", "response": "a", "reference": "a"}])
     dead = f"http://127.0.0.1:{free_port()}/v1"
     with pytest.raises(SystemExit) as stop:
-        assess.main(_assess_argv(tmp_path, "--assess.assessor", "judge", "--judge.backend", "openai",
-                                 "--judge.base_url", dead, "--judge.model", "judge"))  # fmt: skip
+        assess.main(
+            _assess_argv(
+                tmp_path,
+                "--assess.assessor",
+                "judge",
+                "--judge.backend",
+                "openai",
+                "--judge.base_url",
+                dead,
+                "--judge.model",
+                "judge",
+            )
+        )
     assert stop.value.code == 2
     line = capsys.readouterr().err.strip().splitlines()[-1]
     assert line.startswith(f"assess: --judge.base_url: no OpenAI-compatible server answers at {dead} (")
@@ -178,9 +269,22 @@ def test_judge_constrained_decoding_sends_vllms_structured_outputs_and_every_mat
 
     write_jsonl(tmp_path / "in.jsonl", [{"prompt": "q", "response": "a", "reference": "a"}])
     with ScriptedOpenAIServer(answer_fn=lambda m: "Feedback: fine. [RESULT] 3") as server:
-        assess.main(_assess_argv(tmp_path, "--assess.assessor", "judge", "--judge.backend", "openai",
-                                 "--judge.base_url", server.base_url, "--judge.model", "judge",
-                                 "--judge.no_cache_enable", "--judge.structured_output", "vllm"))  # fmt: skip
+        assess.main(
+            _assess_argv(
+                tmp_path,
+                "--assess.assessor",
+                "judge",
+                "--judge.backend",
+                "openai",
+                "--judge.base_url",
+                server.base_url,
+                "--judge.model",
+                "judge",
+                "--judge.no_cache_enable",
+                "--judge.structured_output",
+                "vllm",
+            )
+        )
         assert server.bodies[-1]["structured_outputs"] == {"regex": REPLY_REGEX}
     assert [r["score"] for r in _read(tmp_path / "out.jsonl")] == [3]
     rng = random.Random(0)
@@ -191,14 +295,29 @@ def test_judge_constrained_decoding_sends_vllms_structured_outputs_and_every_mat
         assert re.fullmatch(REPLY_REGEX, text)
         assert parse_judgement(text).score == score, text
     with pytest.raises(SystemExit):
-        assess.main(_assess_argv(tmp_path, "--assess.assessor", "judge", "--judge.model", "m",
-                                 "--judge.structured_output", "vllm"))  # fmt: skip
+        assess.main(
+            _assess_argv(
+                tmp_path, "--assess.assessor", "judge", "--judge.model", "m", "--judge.structured_output", "vllm"
+            )
+        )
 
 
 def test_assess_judge_server_dying_mid_stage_is_one_line_and_a_rerun_resumes_from_the_cache(tmp_path, capsys):
     write_jsonl(tmp_path / "in.jsonl", [{"prompt": f"q{i}", "response": "a", "reference": "a"} for i in range(6)])
-    flags = ["--assess.assessor", "judge", "--judge.backend", "openai", "--judge.model", "judge", "--judge.max_retries",
-             "0", "--judge.max_in_flight", "1", "--judge.cache_dir", str(tmp_path / "cache")]  # fmt: skip
+    flags = [
+        "--assess.assessor",
+        "judge",
+        "--judge.backend",
+        "openai",
+        "--judge.model",
+        "judge",
+        "--judge.max_retries",
+        "0",
+        "--judge.max_in_flight",
+        "1",
+        "--judge.cache_dir",
+        str(tmp_path / "cache"),
+    ]
     answered, state = [], {"broken": False}
 
     def judge(message: str) -> str:

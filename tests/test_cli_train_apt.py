@@ -14,9 +14,27 @@ from openrlhf_weakness.testing.make_toy import toy_apt_rows as _apt_rows
 
 
 def _args(model, data, out, *extra):
-    return ["--model.model_name_or_path", str(model), "--data.dataset", str(data), "--data.prompt_key", "prompt",
-            "--train.micro_batch_size", "4", "--train.batch_size", "8", "--ds.zero_stage", "2",
-            "--ds.attn_implementation", "eager", "--data.max_len", "64", "--ckpt.output_dir", str(out), *extra]  # fmt: skip
+    return [
+        "--model.model_name_or_path",
+        str(model),
+        "--data.dataset",
+        str(data),
+        "--data.prompt_key",
+        "prompt",
+        "--train.micro_batch_size",
+        "4",
+        "--train.batch_size",
+        "8",
+        "--ds.zero_stage",
+        "2",
+        "--ds.attn_implementation",
+        "eager",
+        "--data.max_len",
+        "64",
+        "--ckpt.output_dir",
+        str(out),
+        *extra,
+    ]
 
 
 def _metrics(out) -> list[dict]:
@@ -27,8 +45,19 @@ def test_train_apt_end_to_end_margin_rises_chosen_holds_and_model_reloads(tiny_m
     data = tmp_path / "apt.jsonl"
     write_jsonl(data, _apt_rows(32))
     out = tmp_path / "out"
-    args = _args(tiny_model, data, out, "--train.max_epochs", "3", "--adam.lr", "1e-3",
-                 "--apt.sft_coef", "0.5", "--apt.weight_key", "weight")  # fmt: skip
+    args = _args(
+        tiny_model,
+        data,
+        out,
+        "--train.max_epochs",
+        "3",
+        "--adam.lr",
+        "1e-3",
+        "--apt.sft_coef",
+        "0.5",
+        "--apt.weight_key",
+        "weight",
+    )
     run_training("openrlhf_weakness.cli.train_apt", args, tmp_path / "log.txt", use_launcher=False)
 
     metrics = _metrics(out)
@@ -52,8 +81,18 @@ def test_collapse_guard_stops_training_when_asked(tiny_model, tmp_path):
     write_jsonl(data, _apt_rows(32))
     out = tmp_path / "out"
     # A negative limit trips as soon as both windows are full: this checks the wiring (warn, stop, save).
-    args = _args(tiny_model, data, out, "--train.max_epochs", "2", "--apt.chosen_logp_drop_max", "-100",
-                 "--apt.guard_window", "2", "--apt.stop_on_collapse_enable")  # fmt: skip
+    args = _args(
+        tiny_model,
+        data,
+        out,
+        "--train.max_epochs",
+        "2",
+        "--apt.chosen_logp_drop_max",
+        "-100",
+        "--apt.guard_window",
+        "2",
+        "--apt.stop_on_collapse_enable",
+    )
     run_training("openrlhf_weakness.cli.train_apt", args, tmp_path / "log.txt", use_launcher=False)
     log = (tmp_path / "log.txt").read_text()
     assert "[APT] WARNING: mean chosen log-probability fell" in log
@@ -68,10 +107,13 @@ def test_collapse_guard_stops_training_when_asked(tiny_model, tmp_path):
         ([{"prompt": "q", "chosen": "a"}, {"prompt": "q", "rejected": "b"}], [], "line 2, key 'chosen': missing"),
         ([], [], "the file holds no rows"),
         ([{"prompt": "q", "chosen": "a", "w": "heavy"}], ["--apt.weight_key", "w"], "line 1, key 'w': weight must"),
-        ([{"prompt": "q", "chosen": "a", "w": 1}, {"prompt": "q", "chosen": "a", "w": -2}], ["--apt.weight_key", "w"],
-         "line 2, key 'w': weight must be a number >= 0, got -2"),
+        (
+            [{"prompt": "q", "chosen": "a", "w": 1}, {"prompt": "q", "chosen": "a", "w": -2}],
+            ["--apt.weight_key", "w"],
+            "line 2, key 'w': weight must be a number >= 0, got -2",
+        ),
     ],
-)  # fmt: skip
+)
 def test_bad_training_data_fails_clearly_before_any_model_loads(tmp_path, rows, extra, message):
     data = tmp_path / "bad.jsonl"
     write_jsonl(data, rows)
@@ -101,19 +143,36 @@ CHAT = [{"role": "user", "content": "What is 2 plus 3?"}]
 @pytest.mark.parametrize(
     "lines, extra, message",
     [
-        (['{"prompt": "q", "chosen": "a", "chosen": "b", "rejected": "c"}'], [], "line 1, key 'chosen': appears twice"),
-        ([json.dumps({"prompt": CHAT, "chosen": "5", "rejected": "6"})], ["--data.apply_chat_template"],
-         "line 1, key 'chosen': must be a list of chat messages with --data.apply_chat_template"),
-        ([json.dumps({"prompt": "q", "chosen": "5", "rejected": "6"})], ["--data.apply_chat_template"],
-         "line 1, key 'prompt': must be a list of chat messages"),  # OpenRLHF's RewardDataset: a jinja traceback
+        (
+            ['{"prompt": "q", "chosen": "a", "chosen": "b", "rejected": "c"}'],
+            [],
+            "line 1, key 'chosen': appears twice",
+        ),
+        (
+            [json.dumps({"prompt": CHAT, "chosen": "5", "rejected": "6"})],
+            ["--data.apply_chat_template"],
+            "line 1, key 'chosen': must be a list of chat messages with --data.apply_chat_template",
+        ),
+        (
+            [json.dumps({"prompt": "q", "chosen": "5", "rejected": "6"})],
+            ["--data.apply_chat_template"],
+            "line 1, key 'prompt': must be a list of chat messages",
+        ),  # OpenRLHF's RewardDataset: a jinja traceback
         ([json.dumps({"prompt": 7, "chosen": "5", "rejected": "6"})], [], "line 1, key 'prompt': must be a string"),
-        ([json.dumps({"prompt": "q", "chosen": ["5"], "rejected": "6"})], [], "line 1, key 'chosen': must be a string"),
+        (
+            [json.dumps({"prompt": "q", "chosen": ["5"], "rejected": "6"})],
+            [],
+            "line 1, key 'chosen': must be a string",
+        ),
         ([json.dumps({"prompt": "q", "chosen": "5", "rejected": "   "})], [], "line 1, key 'rejected': empty string"),
         ([json.dumps({"prompt": "q", "chosen": "5", "rejected": 6})], [], "line 1, key 'rejected': must be a string"),
-        ([json.dumps({"prompt": [{"role": "user"}], "chosen": [], "rejected": []})], ["--data.apply_chat_template"],
-         "line 1, key 'prompt': message 0 needs a string 'content'"),
+        (
+            [json.dumps({"prompt": [{"role": "user"}], "chosen": [], "rejected": []})],
+            ["--data.apply_chat_template"],
+            "line 1, key 'prompt': message 0 needs a string 'content'",
+        ),
     ],
-)  # fmt: skip
+)
 def test_rows_openrlhf_would_crash_on_fail_before_any_model_loads(tmp_path, lines, extra, message):
     data = tmp_path / "bad.jsonl"
     data.write_text("\n".join(lines) + "\n")
@@ -126,10 +185,24 @@ def test_stat_sft_rows_are_checked_like_openrlhfs_sft_dataset(tmp_path):
     from openrlhf_weakness.cli import train_stat_sft
 
     data = tmp_path / "sft.jsonl"
-    data.write_text(json.dumps({"input": "q", "output": "a", "stat_weight": 1.0}) + "\n"
-                    + json.dumps({"input": CHAT, "output": "5", "stat_weight": 1.0}) + "\n")  # fmt: skip
-    args = ["--model.model_name_or_path", str(tmp_path / "no-model"), "--data.dataset", str(data),
-            "--data.input_key", "input", "--data.output_key", "output", "--ckpt.output_dir", str(tmp_path / "o")]  # fmt: skip
+    data.write_text(
+        json.dumps({"input": "q", "output": "a", "stat_weight": 1.0})
+        + "\n"
+        + json.dumps({"input": CHAT, "output": "5", "stat_weight": 1.0})
+        + "\n"
+    )
+    args = [
+        "--model.model_name_or_path",
+        str(tmp_path / "no-model"),
+        "--data.dataset",
+        str(data),
+        "--data.input_key",
+        "input",
+        "--data.output_key",
+        "output",
+        "--ckpt.output_dir",
+        str(tmp_path / "o"),
+    ]
     with pytest.raises(SystemExit) as err:
         train_stat_sft.main(args)
     assert f"{data}, line 2, key 'input': must be a string" in str(err.value)

@@ -361,10 +361,21 @@ def test_serve_assessor_with_the_code_assessor_survives_every_attack(tmp_path):
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     server = subprocess.Popen(
-        [sys.executable, "-m", "openrlhf_weakness.cli.serve_assessor", "--serve.port", str(port),
-         "--hook.assessor", "code", "--hook.timeout", "5"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "openrlhf_weakness.cli.serve_assessor",
+            "--serve.port",
+            str(port),
+            "--hook.assessor",
+            "code",
+            "--hook.timeout",
+            "5",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         for _ in range(120):
@@ -377,8 +388,11 @@ def test_serve_assessor_with_the_code_assessor_survives_every_attack(tmp_path):
         rewards = []
         for start in range(0, len(samples), 8):
             chunk = samples[start : start + 8]
-            body = {"query": [code for _, code in chunk], "prompts": [""] * len(chunk),
-                    "labels": [tests for tests, _ in chunk]}  # fmt: skip
+            body = {
+                "query": [code for _, code in chunk],
+                "prompts": [""] * len(chunk),
+                "labels": [tests for tests, _ in chunk],
+            }
             reply = requests.post(f"{url}/get_reward", json=body, timeout=120)
             assert reply.status_code == 200, reply.text
             rewards += reply.json()["rewards"]

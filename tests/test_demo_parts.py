@@ -40,8 +40,9 @@ def test_student_converts_from_the_packaged_gguf_with_the_right_eos(smollm_dir):
     model = AutoModelForCausalLM.from_pretrained(path)
     assert tok.eos_token == "<|im_end|>" and model.config.eos_token_id == tok.eos_token_id
     assert sum(p.numel() for p in model.parameters()) > 100e6  # the real 135M model, not a stand-in
-    batch = tok.apply_chat_template([{"role": "user", "content": "Say hi."}], add_generation_prompt=True,
-                                    return_tensors="pt", return_dict=True)  # fmt: skip
+    batch = tok.apply_chat_template(
+        [{"role": "user", "content": "Say hi."}], add_generation_prompt=True, return_tensors="pt", return_dict=True
+    )
     out = model.generate(**batch, max_new_tokens=12, do_sample=False)
     assert out.shape[1] > batch["input_ids"].shape[1]
     assert student_model(smollm_dir) == path  # converted once

@@ -10,8 +10,9 @@ import pytest
 
 
 def _doctor(*args, timeout=600):
-    return subprocess.run([sys.executable, "-m", "openrlhf_weakness.cli.doctor", *args], capture_output=True,
-                          text=True, timeout=timeout)  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-m", "openrlhf_weakness.cli.doctor", *args], capture_output=True, text=True, timeout=timeout
+    )
 
 
 def _result_lines(out: str) -> dict[str, list[str]]:
@@ -34,9 +35,22 @@ def test_gpu_doctor_rehearsed_on_cpu_runs_each_check_for_real(tiny_model, tmp_pa
     """The machine report, the short DPO run, and --gpu.device cpu running the GPU code path with a tiny model:
     training through cli.train_apt and the stock train_dpo, HF generation, the embedder; faiss on GPU is absent
     here and says so."""
-    proc = _doctor("--gpu_enable", "--gpu.device", "cpu", "--gpu.model", str(tiny_model), "--gpu.rows", "32",
-                   "--gpu.steps", "2", "--gpu.checks", "training,hf_generation,embedder,faiss_gpu",
-                   "--skip_grpo", "--work_dir", str(tmp_path))  # fmt: skip
+    proc = _doctor(
+        "--gpu_enable",
+        "--gpu.device",
+        "cpu",
+        "--gpu.model",
+        str(tiny_model),
+        "--gpu.rows",
+        "32",
+        "--gpu.steps",
+        "2",
+        "--gpu.checks",
+        "training,hf_generation,embedder,faiss_gpu",
+        "--skip_grpo",
+        "--work_dir",
+        str(tmp_path),
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     out = proc.stdout
     assert "CUDA         no (CPU path)" in out
@@ -57,8 +71,18 @@ def test_gpu_doctor_rehearsed_on_cpu_runs_each_check_for_real(tiny_model, tmp_pa
 
 
 def test_gpu_doctor_reports_a_failing_check_and_exits_1(tmp_path):
-    proc = _doctor("--gpu_enable", "--gpu.device", "cpu", "--gpu.model", str(tmp_path / "no-model"),
-                   "--gpu.checks", "hf_generation,faiss_gpu", "--skip_dpo", "--work_dir", str(tmp_path))  # fmt: skip
+    proc = _doctor(
+        "--gpu_enable",
+        "--gpu.device",
+        "cpu",
+        "--gpu.model",
+        str(tmp_path / "no-model"),
+        "--gpu.checks",
+        "hf_generation,faiss_gpu",
+        "--skip_dpo",
+        "--work_dir",
+        str(tmp_path),
+    )
     assert proc.returncode == 1, proc.stdout + proc.stderr
     lines = _result_lines(proc.stdout)
     assert lines["hf_generation"][0] == "failed" and "no-model" in lines["hf_generation"][1]

@@ -43,8 +43,9 @@ def test_pretraining_lowers_the_loss_and_writes_a_loadable_model(tmp_path):
     from transformers import AutoModelForCausalLM
 
     paths = build_domain(tmp_path / "data", DomainSizes(pretrain_strong=40, pretrain_weak=5), seed=0)
-    out = pretrain_student(tmp_path / "student", paths["pretrain"], PretrainConfig(hidden_size=32, num_layers=1,
-                                                                                     steps=60, batch_size=16))  # fmt: skip
+    out = pretrain_student(
+        tmp_path / "student", paths["pretrain"], PretrainConfig(hidden_size=32, num_layers=1, steps=60, batch_size=16)
+    )
     info = json.loads((out / "pretrain.json").read_text())
     assert sum(info["loss_last"]) < 0.7 * sum(info["loss_first"])
     assert AutoModelForCausalLM.from_pretrained(out).config.hidden_size == 32
@@ -55,10 +56,13 @@ def test_real_domain_splits_are_disjoint_labelled_and_their_solutions_score_righ
     from openrlhf_weakness.demo.rg_score import score as rg_score
     from openrlhf_weakness.experiment.real import RealSizes, build_real_domain
 
-    sizes = RealSizes(dev={"products": 2, "chain_sum": 2, "basic_arithmetic": 3},
-                      test={"products": 3, "chain_sum": 4, "basic_arithmetic": 5},
-                      train={"products": 1, "chain_sum": 1, "basic_arithmetic": 2},
-                      pool={"products": 2, "chain_sum": 3, "basic_arithmetic": 4}, guard=3)  # fmt: skip
+    sizes = RealSizes(
+        dev={"products": 2, "chain_sum": 2, "basic_arithmetic": 3},
+        test={"products": 3, "chain_sum": 4, "basic_arithmetic": 5},
+        train={"products": 1, "chain_sum": 1, "basic_arithmetic": 2},
+        pool={"products": 2, "chain_sum": 3, "basic_arithmetic": 4},
+        guard=3,
+    )
     paths = build_real_domain(tmp_path, sizes, seed=5)
     rows = {k: [json.loads(line) for line in open(p)] for k, p in paths.items()}
     assert [len(rows[k]) for k in ("dev", "test", "train", "pool", "guard")] == [7, 12, 4, 9, 6]
@@ -70,7 +74,11 @@ def test_real_domain_splits_are_disjoint_labelled_and_their_solutions_score_righ
         text = reference_text(row["reference"])  # the worked solution, for SFT rows and APT's chosen answers
         assert text == f"{label['metadata']['expression']} = {label['answer']}"
         assert rg_score(row["prompt"], text, row["reference"]) == 1.0
-        assert rg_score(row["prompt"], f"{label['metadata']['expression']} = {int(label['answer']) + 1}",
-                        row["reference"]) == 0.0  # fmt: skip
+        assert (
+            rg_score(
+                row["prompt"], f"{label['metadata']['expression']} = {int(label['answer']) + 1}", row["reference"]
+            )
+            == 0.0
+        )
     assert reference_text('{"answer": "7", "datasource": "x"}') == "7"  # no solution: the answer, as before
     assert reference_text('{"answer": "7", "solution": "  "}') == "7"

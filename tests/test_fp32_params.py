@@ -50,11 +50,36 @@ def test_train_apt_in_fp32_trains_float32_weights_and_the_margin_rises(tiny_mode
     data = tmp_path / "apt.jsonl"
     write_jsonl(data, toy_apt_rows(32))
     out = tmp_path / "out"
-    args = ["--model.model_name_or_path", str(tiny_model), "--data.dataset", str(data), "--data.prompt_key", "prompt",
-            "--train.micro_batch_size", "4", "--train.batch_size", "8", "--ds.zero_stage", "2",
-            "--ds.attn_implementation", "eager", "--data.max_len", "64", "--ckpt.output_dir", str(out),
-            "--train.max_epochs", "2", "--adam.lr", "1e-3", "--apt.sft_coef", "0.5", "--apt.weight_key", "weight",
-            "--ds.param_dtype", "fp32"]  # fmt: skip
+    args = [
+        "--model.model_name_or_path",
+        str(tiny_model),
+        "--data.dataset",
+        str(data),
+        "--data.prompt_key",
+        "prompt",
+        "--train.micro_batch_size",
+        "4",
+        "--train.batch_size",
+        "8",
+        "--ds.zero_stage",
+        "2",
+        "--ds.attn_implementation",
+        "eager",
+        "--data.max_len",
+        "64",
+        "--ckpt.output_dir",
+        str(out),
+        "--train.max_epochs",
+        "2",
+        "--adam.lr",
+        "1e-3",
+        "--apt.sft_coef",
+        "0.5",
+        "--apt.weight_key",
+        "weight",
+        "--ds.param_dtype",
+        "fp32",
+    ]
     run_training("openrlhf_weakness.cli.train_apt", args, tmp_path / "log.txt", use_launcher=False)
 
     metrics = [json.loads(line) for line in (out / "apt_metrics.jsonl").read_text().splitlines()]

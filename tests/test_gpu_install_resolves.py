@@ -47,10 +47,30 @@ def test_gpu_lock_and_extra_resolve_for_linux_x86_64(python, install_path, tmp_p
     ``openrlhf-weakness[gpu,vllm,demo]`` on a fresh host (flash-attn resolved to the lock's pin, as openrlhf requires
     it)."""
     out = tmp_path / "resolved.txt"
-    cmd = [_uv(), "pip", "compile", str(ROOT / "pyproject.toml"), "--extra", "gpu", "--extra", "vllm",
-           "--extra", "demo", "--extra", "dev", "--constraint", str(LOCK),
-           "--python-platform", "x86_64-manylinux_2_28", "--python-version", python, "--no-header", "--quiet",
-           "-o", str(out)]  # fmt: skip
+    cmd = [
+        _uv(),
+        "pip",
+        "compile",
+        str(ROOT / "pyproject.toml"),
+        "--extra",
+        "gpu",
+        "--extra",
+        "vllm",
+        "--extra",
+        "demo",
+        "--extra",
+        "dev",
+        "--constraint",
+        str(LOCK),
+        "--python-platform",
+        "x86_64-manylinux_2_28",
+        "--python-version",
+        python,
+        "--no-header",
+        "--quiet",
+        "-o",
+        str(out),
+    ]
     if install_path:
         cmd += ["--override", str(ROOT / "requirements" / "gpu-overrides.txt")]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=tmp_path)

@@ -9,8 +9,20 @@ from openrlhf_weakness.io import write_jsonl
 from openrlhf_weakness.launch import run_training
 from openrlhf_weakness.testing.toy_data import toy_rows
 
-COMMON = ["--train.micro_batch_size", "4", "--train.batch_size", "8", "--ds.zero_stage", "2",
-          "--ds.attn_implementation", "eager", "--data.max_len", "64", "--adam.lr", "1e-3"]  # fmt: skip
+COMMON = [
+    "--train.micro_batch_size",
+    "4",
+    "--train.batch_size",
+    "8",
+    "--ds.zero_stage",
+    "2",
+    "--ds.attn_implementation",
+    "eager",
+    "--data.max_len",
+    "64",
+    "--adam.lr",
+    "1e-3",
+]
 
 
 def _weights_changed_and_generates(before: str, after: str) -> None:
@@ -34,8 +46,17 @@ def test_openrlhf_train_dpo_runs_on_cpu(tiny_model, tmp_path):
     data = str(tmp_path / "pairs.jsonl")
     write_jsonl(data, toy_rows(16))
     out = tmp_path / "dpo"
-    args = ["--model.model_name_or_path", str(tiny_model), "--data.dataset", data, "--data.prompt_key", "prompt",
-            "--ckpt.output_dir", str(out), *COMMON]  # fmt: skip
+    args = [
+        "--model.model_name_or_path",
+        str(tiny_model),
+        "--data.dataset",
+        data,
+        "--data.prompt_key",
+        "prompt",
+        "--ckpt.output_dir",
+        str(out),
+        *COMMON,
+    ]
     run_training("openrlhf.cli.train_dpo", args, tmp_path / "dpo.log", use_launcher=False)
     log = (tmp_path / "dpo.log").read_text()
     assert "Train step of epoch 0: 100%" in log
@@ -47,8 +68,20 @@ def test_openrlhf_train_sft_runs_on_cpu(tiny_model, tmp_path):
     data = str(tmp_path / "sft.jsonl")
     write_jsonl(data, rows)
     out = tmp_path / "sft"
-    args = ["--model.model_name_or_path", str(tiny_model), "--data.dataset", data, "--data.input_key", "input",
-            "--data.output_key", "output", "--data.apply_chat_template", "--ckpt.output_dir", str(out), *COMMON]  # fmt: skip
+    args = [
+        "--model.model_name_or_path",
+        str(tiny_model),
+        "--data.dataset",
+        data,
+        "--data.input_key",
+        "input",
+        "--data.output_key",
+        "output",
+        "--data.apply_chat_template",
+        "--ckpt.output_dir",
+        str(out),
+        *COMMON,
+    ]
     run_training("openrlhf.cli.train_sft", args, tmp_path / "sft.log", use_launcher=False)
     assert "100%" in (tmp_path / "sft.log").read_text()
     _weights_changed_and_generates(str(tiny_model), str(out))

@@ -31,8 +31,9 @@ def _patch_files() -> list[Path]:
 
 def _apply_all(root: Path) -> None:
     for diff in _patch_files():
-        proc = subprocess.run(["patch", "-p1", "--forward", "--batch", "-d", str(root), "-i", str(diff)],
-                              capture_output=True, text=True)  # fmt: skip
+        proc = subprocess.run(
+            ["patch", "-p1", "--forward", "--batch", "-d", str(root), "-i", str(diff)], capture_output=True, text=True
+        )
         assert proc.returncode == 0, f"{diff.name} does not apply:\n{proc.stdout}{proc.stderr}"
 
 
@@ -75,12 +76,33 @@ def test_stock_train_dpo_trains_on_cpu_from_a_patched_copy(tiny_model, tmp_path,
     data, out = tmp_path / "pairs.jsonl", tmp_path / "dpo"
     write_jsonl(data, toy_rows(16))
     # fp32: trained through 0003-fp32_params.patch
-    argv = ["openrlhf.cli.train_dpo", "--model.model_name_or_path", str(tiny_model), "--data.dataset", str(data),
-            "--data.prompt_key", "prompt", "--ckpt.output_dir", str(out), "--train.micro_batch_size", "4",
-            "--train.batch_size", "8", "--ds.zero_stage", "2", "--ds.attn_implementation", "eager",
-            "--data.max_len", "64", "--ds.param_dtype", "fp32"]  # fmt: skip
-    code = ("import runpy, sys, openrlhf; print('FROM', openrlhf.__file__, flush=True); "
-            f"sys.argv = {argv!r}; runpy.run_module('openrlhf.cli.train_dpo', run_name='__main__')")  # fmt: skip
+    argv = [
+        "openrlhf.cli.train_dpo",
+        "--model.model_name_or_path",
+        str(tiny_model),
+        "--data.dataset",
+        str(data),
+        "--data.prompt_key",
+        "prompt",
+        "--ckpt.output_dir",
+        str(out),
+        "--train.micro_batch_size",
+        "4",
+        "--train.batch_size",
+        "8",
+        "--ds.zero_stage",
+        "2",
+        "--ds.attn_implementation",
+        "eager",
+        "--data.max_len",
+        "64",
+        "--ds.param_dtype",
+        "fp32",
+    ]
+    code = (
+        "import runpy, sys, openrlhf; print('FROM', openrlhf.__file__, flush=True); "
+        f"sys.argv = {argv!r}; runpy.run_module('openrlhf.cli.train_dpo', run_name='__main__')"
+    )
     env = single_process_env()
     # the patched copy shadows the installed OpenRLHF; openrlhf_weakness is never imported
     env["PYTHONPATH"] = str(copy)

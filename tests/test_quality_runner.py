@@ -25,9 +25,22 @@ def planted_experiment(quality, tmp_path, n=400):
     """An Experiment without a student: rows of two skills, and per-arm accuracies planted per question."""
     exp = object.__new__(quality.Experiment)
     exp.work, exp.splits = tmp_path, ("dev", "guard", "test")
-    exp.opts = Namespace(setting="controlled", lr=3e-4, epochs=3, iterations=1, sft_coef=3.0, retrieve_scale=8,
-                         stat_rows=720, stat_k=5, chosen="reference", rejected="greedy", samples=0, beta=0.1,
-                         sft_norm="token", param_dtype="fp32")  # fmt: skip
+    exp.opts = Namespace(
+        setting="controlled",
+        lr=3e-4,
+        epochs=3,
+        iterations=1,
+        sft_coef=3.0,
+        retrieve_scale=8,
+        stat_rows=720,
+        stat_k=5,
+        chosen="reference",
+        rejected="greedy",
+        samples=0,
+        beta=0.1,
+        sft_norm="token",
+        param_dtype="fp32",
+    )
     exp.rows = {split: [{"datasource": ("rotate", "copy")[i % 2]} for i in range(n)] for split in exp.splits}
     for folder in ("results", "arms"):
         (tmp_path / folder).mkdir()
@@ -64,8 +77,11 @@ def test_a_failed_arm_is_reported_with_its_log_and_the_others_finish_then_a_reru
     assert set(summary["arms"]) == {"base", "apt", "sft_same_budget"}
     apt_vs_sft = summary["comparisons"]["apt_vs_sft"]
     assert apt_vs_sft["ci_low"] > 0.1 and apt_vs_sft["verdict"] == "better"  # planted +0.2 on 400 x 3
-    assert summary["comparisons"]["sft_same_budget_vs_base"]["ci_low"] < 0 < summary["comparisons"][
-        "sft_same_budget_vs_base"]["ci_high"]  # fmt: skip
+    assert (
+        summary["comparisons"]["sft_same_budget_vs_base"]["ci_low"]
+        < 0
+        < summary["comparisons"]["sft_same_budget_vs_base"]["ci_high"]
+    )
 
     calls.clear()
     again = [exp.run_arm(arm, seed) for seed in range(3) for arm in ("apt", "sft_same_budget", "dpo_only")]
@@ -98,9 +114,17 @@ def test_stat_top_skills_are_matched_in_the_profile_spelling_and_by_sub_skill(qu
     worse = [1.0 if i % 6 == 1 else 0.0 for i in range(300)]
     scores = {"stat_sel": better, "stat_sel_subskills": better, "sft_uniform": worse}
     tops = {"stat_sel": ["basic arithmetic"], "stat_sel_subskills": ["negatives"], "sft_uniform": None}
-    results = [{"arm": arm, "seed": seed, "status": "done", "top_skills": tops[arm],
-                "scores": {s: scores[arm] for s in exp.splits}}
-               for seed in range(2) for arm in scores]  # fmt: skip
+    results = [
+        {
+            "arm": arm,
+            "seed": seed,
+            "status": "done",
+            "top_skills": tops[arm],
+            "scores": {s: scores[arm] for s in exp.splits},
+        }
+        for seed in range(2)
+        for arm in scores
+    ]
     base = {"arm": "base", "seed": 0, "status": "done", "scores": {s: worse for s in exp.splits}}
     summary = quality.summarize(exp, base, results)
     for name, arm in (("stat_sel_vs_uniform", "stat_sel"), ("stat_sel_subskills_vs_uniform", "stat_sel_subskills")):

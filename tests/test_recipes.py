@@ -114,9 +114,12 @@ def _check_openrlhf_cli(module: str, argv: list[str]) -> None:
 
 @pytest.mark.parametrize(
     "recipe, heredocs",
-    [("stat_sel.sh", ["stat_commands", "training_commands"]), ("stat_syn.sh", ["stat_commands", "training_commands"]),
-     ("stat_then_grpo.sh", ["sft_commands", "grpo_commands"])],
-)  # fmt: skip
+    [
+        ("stat_sel.sh", ["stat_commands", "training_commands"]),
+        ("stat_syn.sh", ["stat_commands", "training_commands"]),
+        ("stat_then_grpo.sh", ["sft_commands", "grpo_commands"]),
+    ],
+)
 def test_stat_recipes_flags_exist(recipe, heredocs):
     for name in heredocs:
         module, *argv = recipe_command(RECIPES / recipe, name)
@@ -160,8 +163,15 @@ def test_a_hostfile_trains_under_the_multi_node_launcher():
     from openrlhf_weakness.launch import training_command
 
     cmd = training_command("openrlhf_weakness.cli.train_apt", ["--adam.lr", "1e-6"], hostfile="/shared/hostfile")
-    assert cmd == ["deepspeed", "--hostfile", "/shared/hostfile", "--module", "openrlhf_weakness.cli.train_apt",
-                   "--adam.lr", "1e-6"]  # fmt: skip
+    assert cmd == [
+        "deepspeed",
+        "--hostfile",
+        "/shared/hostfile",
+        "--module",
+        "openrlhf_weakness.cli.train_apt",
+        "--adam.lr",
+        "1e-6",
+    ]
     assert training_command("openrlhf.cli.train_dpo", [], use_launcher=False)[1:3] == [
         "-m",
         "openrlhf_weakness.cli.run_openrlhf",
@@ -170,8 +180,15 @@ def test_a_hostfile_trains_under_the_multi_node_launcher():
 
 # `vllm serve` options used by the judge recipe, as vLLM's CLI spells them (vLLM is not installed on CPU hosts, so its
 # parser cannot run here; these are long-standing engine/server arguments of `vllm serve --help`).
-VLLM_SERVE_FLAGS = {"--host", "--port", "--served-model-name", "--dtype", "--max-model-len",
-                    "--gpu-memory-utilization", "--tensor-parallel-size"}  # fmt: skip
+VLLM_SERVE_FLAGS = {
+    "--host",
+    "--port",
+    "--served-model-name",
+    "--dtype",
+    "--max-model-len",
+    "--gpu-memory-utilization",
+    "--tensor-parallel-size",
+}
 
 
 def test_judge_recipe_serves_the_model_the_loop_asks_for():

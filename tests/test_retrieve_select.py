@@ -141,13 +141,23 @@ def test_llm_tagger_through_a_real_http_server():
         return "no json here, just words"
 
     with ScriptedOpenAIServer(answer_fn=tagger) as server:
-        tags, report = llm_tags(["What is 2 plus 2?", "Tell me a story", "Say nothing"],
-                                OpenAIBackend(server.base_url, "tagger"), SamplingParams(max_new_tokens=64),
-                                None, 1)  # fmt: skip
+        tags, report = llm_tags(
+            ["What is 2 plus 2?", "Tell me a story", "Say nothing"],
+            OpenAIBackend(server.base_url, "tagger"),
+            SamplingParams(max_new_tokens=64),
+            None,
+            1,
+        )
     assert tags[0] == ["addition", "arithmetic"]
     assert tags[1] == ["just words", "no json here"]  # no JSON list: comma-separated fall-back, never a crash
-    assert report.as_dict() == {"role": "tagger", "requests": 3, "parsed_first": 3, "retried": 0, "recovered": 0,
-                                "unparsed": 0}  # fmt: skip
+    assert report.as_dict() == {
+        "role": "tagger",
+        "requests": 3,
+        "parsed_first": 3,
+        "retried": 0,
+        "recovered": 0,
+        "unparsed": 0,
+    }
 
 
 def test_llm_tagger_asks_again_for_an_empty_reply_then_leaves_it_untagged():

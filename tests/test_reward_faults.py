@@ -40,8 +40,12 @@ def test_1000_mixed_samples_from_16_threads_every_correct_answer_rewarded():
     for i in range(1000):
         a, b = rng.randint(1, 99), rng.randint(1, 99)
         kind = "bomb" if i % 125 == 7 else rng.choice(["right", "wrong", "garbage"])
-        answer = {"right": f"\\boxed{{{a + b}}}", "wrong": f"\\boxed{{{a + b + 1}}}", "garbage": "no idea",
-                  "bomb": BOMB}[kind]  # fmt: skip
+        answer = {
+            "right": f"\\boxed{{{a + b}}}",
+            "wrong": f"\\boxed{{{a + b + 1}}}",
+            "garbage": "no idea",
+            "bomb": BOMB,
+        }[kind]
         samples.append((kind, answer, str(a + b)))
     results: dict[int, float] = {}
     latencies: list[float] = []
@@ -83,8 +87,9 @@ def test_output_flood_is_capped_and_killed_at_the_deadline():
 
 
 def test_a_program_that_writes_a_lot_then_passes_still_passes_with_truncation_noted():
-    result = run_sandboxed("print('y' * 200000)\ndef add(a, b):\n    return a + b", "assert add(1, 2) == 3",
-                           timeout=5.0, output_cap=1024)  # fmt: skip
+    result = run_sandboxed(
+        "print('y' * 200000)\ndef add(a, b):\n    return a + b", "assert add(1, 2) == 3", timeout=5.0, output_cap=1024
+    )
     assert result.passed and result.truncated and "output truncated" in result.output
 
 

@@ -78,8 +78,14 @@ def test_serve_assessor_bad_bodies_get_4xx_and_it_keeps_serving(server):
     assert requests.post(url, data=b"{not json").status_code == 400
     assert requests.post(url, data=b'{"query": "\xff\xfe"}').status_code == 400  # not UTF-8
     assert requests.post(url, json={"query": ["a"], "labels": ["1", "2"]}).status_code == 400
-    wrong_types = requests.post(url, json={"query": [_query("85"), _query(""), "q"], "prompts": [PROMPT, PROMPT, ""],
-                                           "labels": [85, {"nothing": 1}, True]})  # fmt: skip
+    wrong_types = requests.post(
+        url,
+        json={
+            "query": [_query("85"), _query(""), "q"],
+            "prompts": [PROMPT, PROMPT, ""],
+            "labels": [85, {"nothing": 1}, True],
+        },
+    )
     assert wrong_types.status_code == 200
     body = wrong_types.json()
     assert body["rewards"] == [1.0, 0.0, 0.0] and body["extra_logs"]["hook_faults"] == 2.0
@@ -102,8 +108,15 @@ def test_faults_give_fallback_rewards_for_every_sample_and_are_counted(tmp_path)
     )
     assert out["rewards"] == [0.0, 1.0]  # the hang is a failed test, contained by the sandbox
 
-    down = Rewarder(RewardHookConfig(assessor="judge", judge_model="j", judge_base_url="http://127.0.0.1:9/v1",
-                                     judge_timeout=0.5, fallback_reward=0.25))  # fmt: skip
+    down = Rewarder(
+        RewardHookConfig(
+            assessor="judge",
+            judge_model="j",
+            judge_base_url="http://127.0.0.1:9/v1",
+            judge_timeout=0.5,
+            fallback_reward=0.25,
+        )
+    )
     out = down(["answer one", "answer two"], ["q", "q"], ["ref", "ref"])
     assert out["rewards"] == [0.25, 0.25] and out["extra_logs"]["hook_faults"] == 2.0
 

@@ -33,8 +33,13 @@ def _student(message: str) -> str:
 def apt_files(tmp_path):
     dev, guard, test = [_question(7, 8)], [_question(40, 2)], [_question(31, 9)]
     pool = [_question(a, a + 3) for a in range(1, 16)] + dev + guard + test  # evaluation questions planted in the pool
-    for name, rows in {"train": [_question(2, 3), _question(5, 6)], "dev": dev, "guard": guard, "test": test,
-                       "pool": pool}.items():  # fmt: skip
+    for name, rows in {
+        "train": [_question(2, 3), _question(5, 6)],
+        "dev": dev,
+        "guard": guard,
+        "test": test,
+        "pool": pool,
+    }.items():
         write_jsonl(tmp_path / f"{name}.jsonl", rows)
     return tmp_path
 
@@ -53,8 +58,9 @@ def _first_round(loop: APTLoop, iteration: int = 0):
     from openrlhf_weakness.io.stages import file_digest
 
     it = loop.run.iteration(iteration)
-    scored, scored_sig = loop.score(it, "scored", "student-0", "student-0", loop.load(loop.data.train),
-                                    file_digest(loop.data.train))  # fmt: skip
+    scored, scored_sig = loop.score(
+        it, "scored", "student-0", "student-0", loop.load(loop.data.train), file_digest(loop.data.train)
+    )
     bad, bad_sig = loop.mine(it, scored, scored_sig, iteration)
     similar, similar_sig = loop.retrieve(it, bad, bad_sig, "student-0", "student-0")
     similar_scored, ss_sig = loop.score(it, "similar_scored", "student-0", "student-0", similar, similar_sig)
@@ -159,23 +165,51 @@ def _teacher(message: str) -> str:
 
 
 def _stat_argv(tmp_path, server, k: int) -> list[str]:
-    return ["--data.train", str(tmp_path / "train.jsonl"), "--data.dev", str(tmp_path / "dev.jsonl"),
-            "--data.test", str(tmp_path / "test.jsonl"), "--stat.run_dir", str(tmp_path / "run"),
-            "--stat.skill_key", "skill", "--stat.k", str(k), "--stat.syn_enable",
-            "--gen.backend", "openai", "--gen.base_url", server.base_url, "--gen.model", "student",
-            "--gen.cache_dir", str(tmp_path / "student-cache"), "--teacher.backend", "openai",
-            "--teacher.base_url", server.base_url, "--teacher.model", "teacher", "--assess.assessor", "math"]  # fmt: skip
+    return [
+        "--data.train",
+        str(tmp_path / "train.jsonl"),
+        "--data.dev",
+        str(tmp_path / "dev.jsonl"),
+        "--data.test",
+        str(tmp_path / "test.jsonl"),
+        "--stat.run_dir",
+        str(tmp_path / "run"),
+        "--stat.skill_key",
+        "skill",
+        "--stat.k",
+        str(k),
+        "--stat.syn_enable",
+        "--gen.backend",
+        "openai",
+        "--gen.base_url",
+        server.base_url,
+        "--gen.model",
+        "student",
+        "--gen.cache_dir",
+        str(tmp_path / "student-cache"),
+        "--teacher.backend",
+        "openai",
+        "--teacher.base_url",
+        server.base_url,
+        "--teacher.model",
+        "teacher",
+        "--assess.assessor",
+        "math",
+    ]
 
 
 def test_stat_reruns_what_a_changed_setting_touches_and_reads_test_and_cache_settings(tmp_path):
     from openrlhf_weakness.cli import stat
 
-    train = [{"input": f"What is {i} plus {i + 1}?", "output": f"\\boxed{{{2 * i + 1}}}", "skill": "add"}
-             for i in range(12)]  # fmt: skip
+    train = [
+        {"input": f"What is {i} plus {i + 1}?", "output": f"\\boxed{{{2 * i + 1}}}", "skill": "add"} for i in range(12)
+    ]
     train += [{"input": f"What is {i + 9} minus {i}?", "output": "\\boxed{9}", "skill": "sub"} for i in range(6)]
     write_jsonl(tmp_path / "train.jsonl", train)
-    write_jsonl(tmp_path / "dev.jsonl", [{"input": "What is 7 plus 8?", "reference": "15"},
-                                         {"input": "What is 9 minus 4?", "reference": "5"}])  # fmt: skip
+    write_jsonl(
+        tmp_path / "dev.jsonl",
+        [{"input": "What is 7 plus 8?", "reference": "15"}, {"input": "What is 9 minus 4?", "reference": "5"}],
+    )
     write_jsonl(tmp_path / "test.jsonl", [{"input": "What is 31 plus 9? Add the two numbers."}])
     run = tmp_path / "run"
     with ScriptedOpenAIServer(answer_fn=_teacher) as server:
@@ -212,11 +246,13 @@ def test_answer_and_assess_scores_every_sample_and_keeps_the_rows():
     rows = [dict(_question(2, 3), extra=1), _question(5, 6)]
     answers = {rows[0]["prompt"]: "\\boxed{5}", rows[1]["prompt"]: "\\boxed{12}"}
     with ScriptedOpenAIServer(answer_fn=answers.get) as server:
-        gen = GenerationConfig(backend="openai", model="student", base_url=server.base_url, max_retries=0,
-                               no_cache_enable=True)  # fmt: skip
+        gen = GenerationConfig(
+            backend="openai", model="student", base_url=server.base_url, max_retries=0, no_cache_enable=True
+        )
         assessor = make_assessor(AssessConfig(assessor="math", num_workers=1), isolated=False)
-        scored, timing = answer_and_assess(make_backend(gen), assessor, rows, SamplingParams(n=2, temperature=1.0),
-                                           RowKeys(), bad_below=4)  # fmt: skip
+        scored, timing = answer_and_assess(
+            make_backend(gen), assessor, rows, SamplingParams(n=2, temperature=1.0), RowKeys(), bad_below=4
+        )
     assert [r["scores"] for r in scored] == [[5, 5], [1, 1]] and [len(r["responses"]) for r in scored] == [2, 2]
     assert [r["response"] for r in scored] == ["\\boxed{5}", "\\boxed{12}"] and [r["bad"] for r in scored] == [
         False,
@@ -229,9 +265,18 @@ def test_cli_apt_checks_training_flags_before_any_work(apt_files, capsys):
     """Training flags come after --, as a list; the loop's own and misspelt ones fail at once with exit status 2."""
     from openrlhf_weakness.cli import apt
 
-    argv = ["--loop.model", "no-such-model", "--loop.run_dir", str(apt_files / "run"), "--data.train",
-            str(apt_files / "train.jsonl"), "--data.dev", str(apt_files / "dev.jsonl"), "--data.pool",
-            str(apt_files / "pool.jsonl")]  # fmt: skip
+    argv = [
+        "--loop.model",
+        "no-such-model",
+        "--loop.run_dir",
+        str(apt_files / "run"),
+        "--data.train",
+        str(apt_files / "train.jsonl"),
+        "--data.dev",
+        str(apt_files / "dev.jsonl"),
+        "--data.pool",
+        str(apt_files / "pool.jsonl"),
+    ]
     with pytest.raises(SystemExit) as err:
         apt.main(argv + ["--", "--adam.lr", "1e-6", "--ckpt.output_dir", "elsewhere"])
     assert err.value.code == 2 and "--ckpt.output_dir after -- are set by the loop itself" in str(err.value)
@@ -325,8 +370,9 @@ def test_pair_options_choose_the_models_own_right_sample_and_a_sampled_wrong_one
         loop = _loop(apt_files, server, options)
         try:
             it = loop.run.iteration(0)
-            scored, scored_sig = loop.score(it, "scored", "student-0", "student-0", loop.load(loop.data.train),
-                                            file_digest(loop.data.train))  # fmt: skip
+            scored, scored_sig = loop.score(
+                it, "scored", "student-0", "student-0", loop.load(loop.data.train), file_digest(loop.data.train)
+            )
             bad, bad_sig = loop.mine(it, scored, scored_sig, 0)
             sampled, sampled_sig = loop.sample(it, bad, bad_sig, "student-0", "student-0")
             path, _ = loop.pairs(it, sampled, [], 0, [sampled_sig, None])
@@ -366,8 +412,18 @@ def test_a_student_server_failing_mid_run_stops_cli_apt_with_one_line(apt_files,
         raise RuntimeError("scripted crash")
 
     with ScriptedOpenAIServer(answer_fn=broken) as server:
-        argv = ["--loop.model", "student-0", "--loop.run_dir", str(apt_files / "run"), "--gen.backend", "openai",
-                "--gen.base_url", server.base_url, "--gen.max_retries", "0"]  # fmt: skip
+        argv = [
+            "--loop.model",
+            "student-0",
+            "--loop.run_dir",
+            str(apt_files / "run"),
+            "--gen.backend",
+            "openai",
+            "--gen.base_url",
+            server.base_url,
+            "--gen.max_retries",
+            "0",
+        ]
         argv += [f"--data.{k}={apt_files / f'{k}.jsonl'}" for k in ("train", "pool", "dev")]
         with pytest.raises(SystemExit) as stop:
             apt.main(argv)

@@ -25,8 +25,11 @@ SKILLS = SkillList(["Fractions", "linear_equations", "Prime factorization", "geo
 def test_skill_names_normalise_and_fuzzy_match_and_drop_unknown():
     skills = SkillList(["Fractions", "linear_equations", "Prime factorization", "geometry"])
     assert skills.resolve(["FRACTIONS", "Linear-Equations", "prime  factorisation", "astrology", "geometry"]) == [
-        "fractions", "linear equations", "prime factorization", "geometry",
-    ]  # fmt: skip
+        "fractions",
+        "linear equations",
+        "prime factorization",
+        "geometry",
+    ]
     assert skills.dropped == {"astrology": 1}
     assert SkillList(["a b", "A_B", "c"]).duplicates == 1
     with pytest.raises(ValueError, match="entry 2 is an empty skill name"):
@@ -37,21 +40,24 @@ def test_skill_names_normalise_and_fuzzy_match_and_drop_unknown():
     "text, expected",
     [
         ("<skill>fractions, Geometry</skill><reason>...</reason>", ["fractions", "geometry"]),
-        ("<skill>fractions, astrology, linear equations, geometry, prime factorization</skill>",
-         ["fractions", "linear equations", "geometry"]),  # max 3 here; unknown dropped
+        (
+            "<skill>fractions, astrology, linear equations, geometry, prime factorization</skill>",
+            ["fractions", "linear equations", "geometry"],
+        ),  # max 3 here; unknown dropped
         ("This needs fractions and some geometry.", ["fractions", "geometry"]),  # no tags: names found in prose
         ("<skill>fractions", ["fractions"]),  # unclosed tag
         ("", []),
     ],
-)  # fmt: skip
+)
 def test_parse_labels(text, expected):
     assert parse_labels(text, SKILLS, max_skills=3) == expected
 
 
 def test_parse_missing_verdicts_and_skills():
     assert parse_missing("<judge>incorrect</judge><reason>x</reason><skill>Fractions</skill>", SKILLS) == (
-        "incorrect", ["fractions"],
-    )  # fmt: skip
+        "incorrect",
+        ["fractions"],
+    )
     assert parse_missing("<judge>Correct</judge><reason>fine</reason><skill></skill>", SKILLS) == ("correct", [])
     assert parse_missing("The student lacks geometry.", SKILLS) == ("unknown", ["geometry"])
     assert parse_missing("", SKILLS) == ("unknown", [])
@@ -150,21 +156,26 @@ def test_skill_map_members_and_large_sizes_are_fast():
 
 @pytest.mark.parametrize(
     "expression, labels",
-    [("5 - 3", ["op:sub", "terms:2", "digits:1"]),
-     ("2 - -1", ["op:sub", "terms:2", "digits:1", "negatives"]),
-     ("47 + 38", ["op:add", "terms:2", "digits:2", "carry"]),
-     ("41 + 38", ["op:add", "terms:2", "digits:2"]),
-     ("52 - 38", ["op:sub", "terms:2", "digits:2", "borrow"]),
-     ("58 - 32", ["op:sub", "terms:2", "digits:2"]),
-     ("4 - 1 - 7", ["op:sub", "terms:3", "digits:1", "negatives"]),
-     ("95 + 3 + 2", ["op:add", "terms:3", "digits:2", "carry"]),
-     ("3 + 4 * 2", ["op:add", "op:mul", "terms:3", "digits:1"]),
-     ("3 - 4 * 2", ["op:mul", "op:sub", "terms:3", "digits:1", "negatives"]),
-     ("18271 * 43432", ["op:mul", "terms:2", "digits:5"]),
-     ("-( 32 - -75 )", ["op:sub", "terms:2", "digits:2", "negatives"]),
-     ("( 12 + 9 ) * 3", ["op:add", "op:mul", "terms:3", "digits:2"]),
-     ("x + 1", []), ("7", []), ("1 ^ 2", []), ("( 1 + 2", [])],
-)  # fmt: skip
+    [
+        ("5 - 3", ["op:sub", "terms:2", "digits:1"]),
+        ("2 - -1", ["op:sub", "terms:2", "digits:1", "negatives"]),
+        ("47 + 38", ["op:add", "terms:2", "digits:2", "carry"]),
+        ("41 + 38", ["op:add", "terms:2", "digits:2"]),
+        ("52 - 38", ["op:sub", "terms:2", "digits:2", "borrow"]),
+        ("58 - 32", ["op:sub", "terms:2", "digits:2"]),
+        ("4 - 1 - 7", ["op:sub", "terms:3", "digits:1", "negatives"]),
+        ("95 + 3 + 2", ["op:add", "terms:3", "digits:2", "carry"]),
+        ("3 + 4 * 2", ["op:add", "op:mul", "terms:3", "digits:1"]),
+        ("3 - 4 * 2", ["op:mul", "op:sub", "terms:3", "digits:1", "negatives"]),
+        ("18271 * 43432", ["op:mul", "terms:2", "digits:5"]),
+        ("-( 32 - -75 )", ["op:sub", "terms:2", "digits:2", "negatives"]),
+        ("( 12 + 9 ) * 3", ["op:add", "op:mul", "terms:3", "digits:2"]),
+        ("x + 1", []),
+        ("7", []),
+        ("1 ^ 2", []),
+        ("( 1 + 2", []),
+    ],
+)
 def test_arithmetic_subskills_on_known_questions(expression, labels):
     from openrlhf_weakness.stat.subskills import arithmetic_subskills
 
@@ -181,5 +192,9 @@ def test_reasoning_gym_rows_get_their_generator_and_subskills():
     skills = reasoning_gym_skills(reference)
     assert skills[0] == "chain_sum" and "terms:2" in skills
     a, op, b = entry["metadata"]["expression"].split()
-    assert ("carry" in skills) == (op == "+" and int(a) >= 0 and int(b) >= 0 and any(
-        int(x) + int(y) >= 10 for x, y in zip(a.zfill(9)[::-1], b.zfill(9)[::-1])))  # fmt: skip
+    assert ("carry" in skills) == (
+        op == "+"
+        and int(a) >= 0
+        and int(b) >= 0
+        and any(int(x) + int(y) >= 10 for x, y in zip(a.zfill(9)[::-1], b.zfill(9)[::-1]))
+    )

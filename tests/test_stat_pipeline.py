@@ -27,8 +27,10 @@ def teacher(message: str) -> str:
             return "<judge>incorrect</judge><reason>wrong sum</reason><skill>addition</skill>"
         return "<judge>correct</judge><reason>looks fine</reason>"  # a "correct" verdict on a failed answer
     if "Write 2 new questions" in message:
-        return ("<reason>r</reason><draft>d</draft><question>What is 11 plus 12?</question>"
-                "<reason>r</reason><draft>d</draft><question>What is 30 plus 3?</question>")  # fmt: skip
+        return (
+            "<reason>r</reason><draft>d</draft><question>What is 11 plus 12?</question>"
+            "<reason>r</reason><draft>d</draft><question>What is 30 plus 3?</question>"
+        )
     if message == "What is 11 plus 12?":
         return "11 + 12 = \\boxed{23}"
     if message == "What is 30 plus 3?":
@@ -45,10 +47,29 @@ def test_stat_pipeline_with_a_scripted_teacher(tiny_model, tmp_path):
     write_jsonl(tmp_path / "dev.jsonl", dev)
     run = tmp_path / "run"
     with ScriptedOpenAIServer(answer_fn=teacher) as server:
-        argv = ["--data.train", str(tmp_path / "train.jsonl"), "--data.dev", str(tmp_path / "dev.jsonl"),
-                "--stat.run_dir", str(run), "--gen.model", str(tiny_model), "--gen.max_new_tokens", "4",
-                "--teacher.backend", "openai", "--teacher.base_url", server.base_url, "--teacher.model", "t",
-                "--stat.k", "3", "--stat.size", "30", "--stat.syn_enable"]  # fmt: skip
+        argv = [
+            "--data.train",
+            str(tmp_path / "train.jsonl"),
+            "--data.dev",
+            str(tmp_path / "dev.jsonl"),
+            "--stat.run_dir",
+            str(run),
+            "--gen.model",
+            str(tiny_model),
+            "--gen.max_new_tokens",
+            "4",
+            "--teacher.backend",
+            "openai",
+            "--teacher.base_url",
+            server.base_url,
+            "--teacher.model",
+            "t",
+            "--stat.k",
+            "3",
+            "--stat.size",
+            "30",
+            "--stat.syn_enable",
+        ]
         assert stat.main(argv) == 0
         requests = server.requests
         assert stat.main(argv) == 0 and server.requests == requests  # resumed: nothing asked twice
@@ -86,9 +107,22 @@ def test_stat_without_a_teacher_uses_the_skill_key(tiny_model, tmp_path):
     write_jsonl(tmp_path / "train.jsonl", train)
     write_jsonl(tmp_path / "dev.jsonl", dev)
     run = tmp_path / "run"
-    stat.main(["--data.train", str(tmp_path / "train.jsonl"), "--data.dev", str(tmp_path / "dev.jsonl"),
-               "--stat.run_dir", str(run), "--gen.model", str(tiny_model), "--gen.max_new_tokens", "4",
-               "--stat.skill_key", "gen"])  # fmt: skip
+    stat.main(
+        [
+            "--data.train",
+            str(tmp_path / "train.jsonl"),
+            "--data.dev",
+            str(tmp_path / "dev.jsonl"),
+            "--stat.run_dir",
+            str(run),
+            "--gen.model",
+            str(tiny_model),
+            "--gen.max_new_tokens",
+            "4",
+            "--stat.skill_key",
+            "gen",
+        ]
+    )
     weights = [json.loads(line)["stat_weight"] for line in open(run / "stat_sel.jsonl")]
     assert weights == [5 / 4] * 4 + [0.0] * 4  # the difficult add question misses its own skill
 
@@ -105,14 +139,41 @@ def test_prm_rule_and_prm_difficulty(tiny_model, tmp_path):
 
     prm = tmp_path / "prm.py"
     prm.write_text("def step_scores(question, answer):\n    return [0.2] if 'plus' in question else [0.99, 0.99]\n")
-    write_jsonl(tmp_path / "train.jsonl", [{"input": "What is 1 plus 1?", "output": "2", "k": "add"},
-                                           {"input": "Is 3 odd?", "output": "yes", "k": "odd"}])  # fmt: skip
-    write_jsonl(tmp_path / "dev.jsonl", [{"input": "What is 2 plus 2?", "reference": "4", "k": "add"},
-                                         {"input": "Is 5 odd?", "reference": "yes", "k": "odd"}])  # fmt: skip
+    write_jsonl(
+        tmp_path / "train.jsonl",
+        [
+            {"input": "What is 1 plus 1?", "output": "2", "k": "add"},
+            {"input": "Is 3 odd?", "output": "yes", "k": "odd"},
+        ],
+    )
+    write_jsonl(
+        tmp_path / "dev.jsonl",
+        [
+            {"input": "What is 2 plus 2?", "reference": "4", "k": "add"},
+            {"input": "Is 5 odd?", "reference": "yes", "k": "odd"},
+        ],
+    )
     run = tmp_path / "run"
-    stat.main(["--data.train", str(tmp_path / "train.jsonl"), "--data.dev", str(tmp_path / "dev.jsonl"),
-               "--stat.run_dir", str(run), "--gen.model", str(tiny_model), "--gen.max_new_tokens", "2",
-               "--stat.skill_key", "k", "--stat.difficulty", "prm", "--stat.prm_path", str(prm)])  # fmt: skip
+    stat.main(
+        [
+            "--data.train",
+            str(tmp_path / "train.jsonl"),
+            "--data.dev",
+            str(tmp_path / "dev.jsonl"),
+            "--stat.run_dir",
+            str(run),
+            "--gen.model",
+            str(tiny_model),
+            "--gen.max_new_tokens",
+            "2",
+            "--stat.skill_key",
+            "k",
+            "--stat.difficulty",
+            "prm",
+            "--stat.prm_path",
+            str(prm),
+        ]
+    )
     answered = [json.loads(line) for line in open(run / "dev_answers.jsonl")]
     assert [r["difficult"] for r in answered] == [True, False]
 
@@ -137,19 +198,52 @@ def test_write_jsonl_leaves_nothing_behind_when_the_disk_is_full(tmp_path, monke
 def test_ledger_failures_join_the_difficult_questions(tiny_model, tmp_path):
     from openrlhf_weakness.hooks.ledger import append_failures
 
-    write_jsonl(tmp_path / "train.jsonl", [{"input": "What is 1 plus 1?", "output": "2", "k": "add"},
-                                           {"input": "Is 3 odd?", "output": "yes", "k": "odd"}])  # fmt: skip
+    write_jsonl(
+        tmp_path / "train.jsonl",
+        [
+            {"input": "What is 1 plus 1?", "output": "2", "k": "add"},
+            {"input": "Is 3 odd?", "output": "yes", "k": "odd"},
+        ],
+    )
     write_jsonl(tmp_path / "dev.jsonl", [{"input": "Is 5 odd?", "reference": "yes", "k": "odd"}])
     always = tmp_path / "always.py"
     always.write_text("def score(p, r, ref):\n    return 1.0\n")  # the student gets every dev question right
     ledger = tmp_path / "ledger.jsonl"
-    append_failures(ledger, [{"prompt": "What is 4 plus 4?", "response": "9", "label": '{"answer": "8"}',
-                              "datasource": "add", "score": 1}])  # fmt: skip
+    append_failures(
+        ledger,
+        [
+            {
+                "prompt": "What is 4 plus 4?",
+                "response": "9",
+                "label": '{"answer": "8"}',
+                "datasource": "add",
+                "score": 1,
+            }
+        ],
+    )
     run = tmp_path / "run"
-    stat.main(["--data.train", str(tmp_path / "train.jsonl"), "--data.dev", str(tmp_path / "dev.jsonl"),
-               "--stat.run_dir", str(run), "--gen.model", str(tiny_model), "--gen.max_new_tokens", "2",
-               "--stat.skill_key", "k", "--assess.assessor", "function", "--assess.function_path", str(always),
-               "--data.ledger", str(ledger)])  # fmt: skip
+    stat.main(
+        [
+            "--data.train",
+            str(tmp_path / "train.jsonl"),
+            "--data.dev",
+            str(tmp_path / "dev.jsonl"),
+            "--stat.run_dir",
+            str(run),
+            "--gen.model",
+            str(tiny_model),
+            "--gen.max_new_tokens",
+            "2",
+            "--stat.skill_key",
+            "k",
+            "--assess.assessor",
+            "function",
+            "--assess.function_path",
+            str(always),
+            "--data.ledger",
+            str(ledger),
+        ]
+    )
     missing = [json.loads(line) for line in open(run / "missing.jsonl")]
     assert len(missing) == 1 and missing[0]["missing"] == ["add"] and missing[0]["reference"] == "8"
     assert [json.loads(line)["stat_weight"] for line in open(run / "stat_sel.jsonl")] == [5.0, 0.0]

@@ -15,10 +15,28 @@ ROWS = [{"input": f"What is {i} plus 1?", "output": f"It is {i + 1}.", "stat_wei
 
 
 def _args(model, data, out, *extra):
-    return ["--model.model_name_or_path", str(model), "--data.dataset", str(data), "--data.input_key", "input",
-            "--data.output_key", "output", "--data.apply_chat_template", "--train.micro_batch_size", "4",
-            "--train.batch_size", "8", "--ds.attn_implementation", "eager", "--data.max_len", "64",
-            "--ckpt.output_dir", str(out), *extra]  # fmt: skip
+    return [
+        "--model.model_name_or_path",
+        str(model),
+        "--data.dataset",
+        str(data),
+        "--data.input_key",
+        "input",
+        "--data.output_key",
+        "output",
+        "--data.apply_chat_template",
+        "--train.micro_batch_size",
+        "4",
+        "--train.batch_size",
+        "8",
+        "--ds.attn_implementation",
+        "eager",
+        "--data.max_len",
+        "64",
+        "--ckpt.output_dir",
+        str(out),
+        *extra,
+    ]
 
 
 def test_weighted_sampler_feeds_openrlhf_sft_dataloader(tiny_model, tmp_path):
@@ -56,8 +74,12 @@ print("ODD_ONLY", all(ds.stat_weights[i] == 1.0 for i in seen), len(set(seen)))
 def test_train_stat_sft_runs_to_completion_on_cpu(tiny_model, tmp_path):
     data = tmp_path / "sft.jsonl"
     write_jsonl(data, ROWS)
-    run_training("openrlhf_weakness.cli.train_stat_sft", _args(tiny_model, data, tmp_path / "out"), tmp_path / "log.txt",
-                 use_launcher=False)  # fmt: skip
+    run_training(
+        "openrlhf_weakness.cli.train_stat_sft",
+        _args(tiny_model, data, tmp_path / "out"),
+        tmp_path / "log.txt",
+        use_launcher=False,
+    )
     assert (tmp_path / "out" / "model.safetensors").exists()
     assert "100%" in (tmp_path / "log.txt").read_text()
 

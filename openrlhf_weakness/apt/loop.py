@@ -65,9 +65,10 @@ def best_model(base: dict, history: list[dict], cfg: APTLoopConfig) -> dict:
     """The model with the best dev score among those whose guard did not fall beyond the limit."""
     candidates = [base] + history
     allowed = [
-        c for c in candidates
+        c
+        for c in candidates
         if base.get("guard") is None or c.get("guard") is None or base["guard"] - c["guard"] <= cfg.guard_max_drop
-    ]  # fmt: skip
+    ]
     return max(allowed, key=lambda c: (c["dev"], -c["iteration"]))
 
 
@@ -81,11 +82,18 @@ class APTLoop:
         from openrlhf_weakness.io.stages import StageRecords
 
         if assess.assessor == "judge" and (judge is None or not judge.model):
-            raise LoopError("--assess.assessor judge needs a judge model: --judge.model (and --judge.backend, "
-                            "--judge.base_url for a server); the --gen.* flags are the student's")  # fmt: skip
+            raise LoopError(
+                "--assess.assessor judge needs a judge model: --judge.model (and --judge.backend, "
+                "--judge.base_url for a server); the --gen.* flags are the student's"
+            )
         self.cfg, self.data, self.gen, self.assess, self.retrieve_cfg, self.pairs_cfg = (
-            cfg, data, gen, assess, retrieve, pairs,
-        )  # fmt: skip
+            cfg,
+            data,
+            gen,
+            assess,
+            retrieve,
+            pairs,
+        )
         self.judge = judge if assess.assessor == "judge" else None
         from openrlhf_weakness.backends.openai_compat import OpenAIClientError, check_servers
 
@@ -94,15 +102,25 @@ class APTLoop:
         except OpenAIClientError as err:
             raise LoopError(str(err)) from None
         if (pairs.chosen != "reference" or pairs.rejected != "greedy") and pairs.samples < 1:
-            raise LoopError(f"--pairs.chosen {pairs.chosen} / --pairs.rejected {pairs.rejected} choose among the bad "
-                            "cases' own samples: set --pairs.samples (e.g. 4)")  # fmt: skip
-        config = {"loop": asdict(cfg), "data": asdict(data), "gen": asdict(gen), "assess": asdict(assess),
-                  "retrieve": asdict(retrieve), "pairs": asdict(pairs),
-                  "judge": asdict(self.judge) if self.judge else None}  # fmt: skip
+            raise LoopError(
+                f"--pairs.chosen {pairs.chosen} / --pairs.rejected {pairs.rejected} choose among the bad "
+                "cases' own samples: set --pairs.samples (e.g. 4)"
+            )
+        config = {
+            "loop": asdict(cfg),
+            "data": asdict(data),
+            "gen": asdict(gen),
+            "assess": asdict(assess),
+            "retrieve": asdict(retrieve),
+            "pairs": asdict(pairs),
+            "judge": asdict(self.judge) if self.judge else None,
+        }
         root = Path(cfg.run_dir)
         if (root / "manifest.json").exists() and not (root / "stages.json").exists() and any(root.glob("iter_*")):
-            raise LoopError(f"{root} was written by an earlier version (no stages.json), whose artifacts carry no "
-                            "signatures: use a new --loop.run_dir (nothing there is deleted)")  # fmt: skip
+            raise LoopError(
+                f"{root} was written by an earlier version (no stages.json), whose artifacts carry no "
+                "signatures: use a new --loop.run_dir (nothing there is deleted)"
+            )
         self.run = RunDir(cfg.run_dir, config)
         self.records = StageRecords(self.run.root)
         self._backend_model, self._backend = None, None
@@ -141,8 +159,12 @@ class APTLoop:
         if max_new_tokens:
             settings["max_new_tokens"] = max_new_tokens
         judge = model_settings(self.judge) if self.judge else None
-        return {"student": settings, "assess": asdict(self.assess), "judge": judge,
-                "keys": [self.data.input_key, self.data.reference_key]}  # fmt: skip
+        return {
+            "student": settings,
+            "assess": asdict(self.assess),
+            "judge": judge,
+            "keys": [self.data.input_key, self.data.reference_key],
+        }
 
     def backend(self, model: str):
         if self._backend_model != model:
@@ -195,8 +217,9 @@ class APTLoop:
         backend = self.backend(model)  # loading is timed on its own, not as generation
         keys = RowKeys(self.data.input_key, self.data.reference_key)
         try:
-            scored, seconds = answer_and_assess(backend, self.assessor(), rows, params, keys, self.assess.bad_below,
-                                                cache, desc, samples=samples)  # fmt: skip
+            scored, seconds = answer_and_assess(
+                backend, self.assessor(), rows, params, keys, self.assess.bad_below, cache, desc, samples=samples
+            )
         except PromptTooLong as err:
             where = f"{rows.path}:{rows.lines[err.index]}" if isinstance(rows, SourcedRows) else f"row {err.index + 1}"
             raise LoopError(
@@ -221,9 +244,17 @@ class APTLoop:
             raise LoopError(f"ledger: {err}")
         out = []
         for row in rows:
-            out.append({self.data.input_key: row["prompt"], self.data.reference_key: row["label"],
-                        "response": row["response"], "score": row.get("score"), "bad": True,
-                        self.data.datasource_key: row.get("datasource"), "from_ledger": True})  # fmt: skip
+            out.append(
+                {
+                    self.data.input_key: row["prompt"],
+                    self.data.reference_key: row["label"],
+                    "response": row["response"],
+                    "score": row.get("score"),
+                    "bad": True,
+                    self.data.datasource_key: row.get("datasource"),
+                    "from_ledger": True,
+                }
+            )
         return out
 
     def split_score(self, scored: list[dict]) -> dict:
@@ -268,8 +299,12 @@ class APTLoop:
         """The dev, guard and test questions: retrieval never takes a pool row that overlaps them."""
         from openrlhf_weakness.backends.base import message_text
 
-        return [message_text(row[self.data.input_key]) for split in ("dev", "guard", "test")
-                if getattr(self.data, split) for row in self.load(getattr(self.data, split))]  # fmt: skip
+        return [
+            message_text(row[self.data.input_key])
+            for split in ("dev", "guard", "test")
+            if getattr(self.data, split)
+            for row in self.load(getattr(self.data, split))
+        ]
 
     def score(self, it: Path, name: str, model: str, model_sig: str, rows: list[dict], rows_sig: str):
         """``rows`` answered by ``model`` and assessed, in ``it/<name>.jsonl``; (rows, signature)."""
@@ -313,8 +348,9 @@ class APTLoop:
         if reuse:
             return [json.loads(line) for line in open(it / "samples.jsonl")], sig
         params = replace(SamplingParams.from_config(self.gen), n=n, temperature=temperature)
-        scored = self.answer_and_assess(model, bad, it / "samples.raw.jsonl", f"{it.name}: sample bad cases",
-                                        params=params, samples=True)  # fmt: skip
+        scored = self.answer_and_assess(
+            model, bad, it / "samples.raw.jsonl", f"{it.name}: sample bad cases", params=params, samples=True
+        )
         rows = [dict(b, responses=s["responses"], scores=s["scores"]) for b, s in zip(bad, scored)]
         right = sum(any(x is not None and x >= self.assess.bad_below for x in r["scores"]) for r in rows)
         self.log(f"{it.name}: {right} of {len(rows)} bad cases have a right answer among {n} samples")
@@ -340,8 +376,9 @@ class APTLoop:
             return [json.loads(line) for line in open(it / "similar.jsonl")], sig
         from openrlhf_weakness.retrieve.stage import RetrieveError, RetrieveInputs, retrieve_similar
 
-        inputs = RetrieveInputs(bad, self.data.pool, self.data.input_key, eval_texts=self.eval_texts(),
-                                source=str(it / "bad.jsonl"))  # fmt: skip
+        inputs = RetrieveInputs(
+            bad, self.data.pool, self.data.input_key, eval_texts=self.eval_texts(), source=str(it / "bad.jsonl")
+        )
         try:
             rows, summary = self._timed("retrieve", lambda: retrieve_similar(inputs, self.retrieve_cfg, tagger))
         except RetrieveError as err:
@@ -362,8 +399,12 @@ class APTLoop:
         settings = {"pairs": asdict(cfg), "chat": self.gen.chat_template_enable}
         sig, reuse = self._stage(it, "pairs", settings, inputs, ["pairs.jsonl"])
         if not reuse:
-            keys = {"prompt": self.data.input_key, "reference": self.data.reference_key, "response": "response",
-                    "score": "score"}  # fmt: skip
+            keys = {
+                "prompt": self.data.input_key,
+                "reference": self.data.reference_key,
+                "response": "response",
+                "score": "score",
+            }
             rows, counts = self._timed(
                 "pairs", lambda: build_pairs(bad, similar_scored, cfg, keys, self.gen.chat_template_enable)
             )
@@ -402,17 +443,32 @@ class APTLoop:
             extra += ["--ds.attn_implementation", default_attn_implementation()]
         if self.gen.chat_template_enable:
             extra.append("--data.apply_chat_template")
-        args = ["--model.model_name_or_path", model, "--ref.model_name_or_path", ref, "--data.dataset", str(pairs),
-                "--data.prompt_key", "prompt", "--apt.weight_key", "weight",
-                "--ckpt.output_dir", str(tmp)]  # fmt: skip
+        args = [
+            "--model.model_name_or_path",
+            model,
+            "--ref.model_name_or_path",
+            ref,
+            "--data.dataset",
+            str(pairs),
+            "--data.prompt_key",
+            "prompt",
+            "--apt.weight_key",
+            "weight",
+            "--ckpt.output_dir",
+            str(tmp),
+        ]
         args += extra
         from openrlhf_weakness.launch import run_training
 
         write_json(it / "train_args.json", {"module": "openrlhf_weakness.cli.train_apt", "args": args})
         self.log(f"training on {n_pairs} rows -> {out}")
         fds, hostfile = (self.run.lock_fd,), self.cfg.hostfile
-        self._timed("train", lambda: run_training("openrlhf_weakness.cli.train_apt", args, it / "train.log", launcher,
-                                                  keep_fds=fds, hostfile=hostfile))  # fmt: skip
+        self._timed(
+            "train",
+            lambda: run_training(
+                "openrlhf_weakness.cli.train_apt", args, it / "train.log", launcher, keep_fds=fds, hostfile=hostfile
+            ),
+        )
         os.replace(tmp, out)
         self._done(it, "model", sig, settings)
         return str(out), sig
@@ -442,8 +498,9 @@ class APTLoop:
             similar, similar_sig = self.retrieve(it, bad, bad_sig, model, model_sig)
             similar_scored, similar_scored_sig = [], None
             if similar:
-                similar_scored, similar_scored_sig = self.score(it, "similar_scored", model, model_sig, similar,
-                                                                similar_sig)  # fmt: skip
+                similar_scored, similar_scored_sig = self.score(
+                    it, "similar_scored", model, model_sig, similar, similar_sig
+                )
             if self.pairs_cfg.samples:  # the bad cases' own samples, for --pairs.chosen / --pairs.rejected
                 bad, bad_sig = self.sample(it, bad, bad_sig, model, model_sig)
             pairs, pairs_sig = self.pairs(it, bad, similar_scored, t, [bad_sig, similar_scored_sig])
@@ -455,8 +512,14 @@ class APTLoop:
                 if (Path(new_model) / "apt_summary.json").exists()
                 else {}
             )
-            entry = {"iteration": t + 1, "model": new_model, "bad_cases": len(bad), "bad_rate": len(bad) / len(scored),
-                     "pairs": sum(1 for _ in open(pairs)), "train": _train_summary(summary)}  # fmt: skip
+            entry = {
+                "iteration": t + 1,
+                "model": new_model,
+                "bad_cases": len(bad),
+                "bad_rate": len(bad) / len(scored),
+                "pairs": sum(1 for _ in open(pairs)),
+                "train": _train_summary(summary),
+            }
             entry.update(_summary(ev))
             history.append(entry)
             self.log(
@@ -468,9 +531,14 @@ class APTLoop:
             if reason:
                 break
         best = best_model(base, history, cfg)
-        final = {"stopped": reason or f"finished {cfg.iterations} iteration(s)", "best": best, "base": base,
-                 "history": history, "stage_seconds": self.stage_seconds,
-                 "stages": self.records.decisions}  # fmt: skip
+        final = {
+            "stopped": reason or f"finished {cfg.iterations} iteration(s)",
+            "best": best,
+            "base": base,
+            "history": history,
+            "stage_seconds": self.stage_seconds,
+            "stages": self.records.decisions,
+        }
         write_json(self.run.root / "final.json", final)
         self.run.record_stages(self.records.decisions)
         from openrlhf_weakness.apt.report import write_report

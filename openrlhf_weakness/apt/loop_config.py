@@ -7,8 +7,15 @@ from dataclasses import dataclass, field
 from openrlhf_weakness.config import flag
 
 # cli.train_apt flags the loop sets itself each iteration: refused among the training flags.
-LOOP_SETS_TRAINING = ("--model.model_name_or_path", "--ref.model_name_or_path", "--data.dataset", "--data.prompt_key",
-                      "--apt.weight_key", "--ckpt.output_dir", "--data.apply_chat_template")  # fmt: skip
+LOOP_SETS_TRAINING = (
+    "--model.model_name_or_path",
+    "--ref.model_name_or_path",
+    "--data.dataset",
+    "--data.prompt_key",
+    "--apt.weight_key",
+    "--ckpt.output_dir",
+    "--data.apply_chat_template",
+)
 
 # PairsConfig fields the loop sets itself (the iteration number; a similar case is bad by --assess.bad_below): not
 # offered as --pairs.* flags on cli.apt, where they could only be overwritten.
@@ -22,8 +29,9 @@ class APTLoopConfig:
     model: str | None = flag(None, "the starting model (HF folder or name)", required=True)
     run_dir: str = flag("runs/apt", "run directory: a folder per iteration, a manifest, a report")
     iterations: int = flag(2, "iterations T")
-    ref_policy: str = flag("previous", "reference model of iteration t: previous (M_t) or initial (M_0)",
-                           choices=["previous", "initial"])  # fmt: skip
+    ref_policy: str = flag(
+        "previous", "reference model of iteration t: previous (M_t) or initial (M_0)", choices=["previous", "initial"]
+    )
     patience: int = flag(1, "stop after this many iterations without a domain (dev) gain")
     min_gain: float = flag(0.0, "a dev gain must exceed this to count")
     guard_max_drop: float = flag(0.1, "stop when the guard score falls more than this below the starting model's")

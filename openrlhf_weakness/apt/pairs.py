@@ -16,23 +16,38 @@ from openrlhf_weakness.config import flag
 class PairsConfig:
     """Pair building."""
 
-    similar_rejected: str = flag("self", "similar case's rejected answer: self (the model's own answer, APT's paper) "
-                                 "or other_reference (another retrieved item's reference, APT's released scripts)",
-                                 choices=["self", "other_reference"])  # fmt: skip
-    similar_good: str = flag("keep_sft", "a similar case the model already answers well: keep_sft (SFT-only row) or "
-                             "drop", choices=["keep_sft", "drop"])  # fmt: skip
+    similar_rejected: str = flag(
+        "self",
+        "similar case's rejected answer: self (the model's own answer, APT's paper) "
+        "or other_reference (another retrieved item's reference, APT's released scripts)",
+        choices=["self", "other_reference"],
+    )
+    similar_good: str = flag(
+        "keep_sft",
+        "a similar case the model already answers well: keep_sft (SFT-only row) or " "drop",
+        choices=["keep_sft", "drop"],
+    )
     bad_below: int = flag(4, "a similar case's answer is bad when its score is below this")
     bad_weight: float = flag(1.0, "weight of rows built from bad cases")
     similar_weight: float = flag(1.0, "weight of rows built from similar cases")
-    chosen: str = flag("reference", "a bad case's chosen answer: reference (APT's paper) or self_correct (the "
-                       "model's own answer among --pairs.samples that the assessor scores at least "
-                       "--assess.bad_below, the reference where none is; rejection-sampled chosen, arXiv 2404.19733)",
-                       choices=["reference", "self_correct"])  # fmt: skip
-    rejected: str = flag("greedy", "a bad case's rejected answer: greedy (the answer that made it bad, APT's "
-                         "paper) or sampled_wrong (a wrong answer among --pairs.samples, the greedy one where none "
-                         "is)", choices=["greedy", "sampled_wrong"])  # fmt: skip
-    samples: int = flag(0, "answers sampled per bad case (at --pairs.sample_temperature) for self_correct and "
-                        "sampled_wrong; 0: none")  # fmt: skip
+    chosen: str = flag(
+        "reference",
+        "a bad case's chosen answer: reference (APT's paper) or self_correct (the "
+        "model's own answer among --pairs.samples that the assessor scores at least "
+        "--assess.bad_below, the reference where none is; rejection-sampled chosen, arXiv 2404.19733)",
+        choices=["reference", "self_correct"],
+    )
+    rejected: str = flag(
+        "greedy",
+        "a bad case's rejected answer: greedy (the answer that made it bad, APT's "
+        "paper) or sampled_wrong (a wrong answer among --pairs.samples, the greedy one where none "
+        "is)",
+        choices=["greedy", "sampled_wrong"],
+    )
+    samples: int = flag(
+        0,
+        "answers sampled per bad case (at --pairs.sample_temperature) for self_correct and " "sampled_wrong; 0: none",
+    )
     sample_temperature: float = flag(0.8, "temperature of those samples")
     iteration: int = flag(0, "iteration number written into every row")
     seed: int = flag(0, "seed for other_reference and sampled_wrong choices")
@@ -103,8 +118,11 @@ def build_pairs(
         extra = {"tags": row.get("tags", []), "datasource": row.get("datasource")}
         emit(row, "bad", rejected, cfg.bad_weight, extra, chosen)
     for i, row in enumerate(similar):
-        extra = {"tags": row.get("tags", []), "retrieved_for": row.get("retrieved_for", []),
-                 "datasource": row.get("datasource")}  # fmt: skip
+        extra = {
+            "tags": row.get("tags", []),
+            "retrieved_for": row.get("retrieved_for", []),
+            "datasource": row.get("datasource"),
+        }
         if cfg.similar_rejected == "other_reference":
             others = [j for j in range(len(similar)) if str(similar[j][ref]) != str(row[ref])]
             if not others:

@@ -32,8 +32,13 @@ def write_report(root: str | Path, final: dict) -> Path:
         )
     sources = sorted({s for r in rows for s in r.get("dev_by_datasource", {})})
     if sources:
-        lines += ["", "Dev score per category:", "", "| model | " + " | ".join(sources) + " |",
-                  "|---|" + "---|" * len(sources)]  # fmt: skip
+        lines += [
+            "",
+            "Dev score per category:",
+            "",
+            "| model | " + " | ".join(sources) + " |",
+            "|---|" + "---|" * len(sources),
+        ]
         for r in rows:
             lines.append(
                 f"| M_{r['iteration']} | " + " | ".join(_fmt(r["dev_by_datasource"].get(s)) for s in sources) + " |"
@@ -64,8 +69,13 @@ def _plots(root: Path, rows: list[dict]) -> None:
             ax.plot(xs, [y if y is not None else float("nan") for y in ys], marker="o", label=label)
     rated = [r for r in rows if r.get("bad_rate") is not None]
     if rated:  # the rate belongs to the model that answered: M_{t-1} for the row of M_t
-        ax.plot([r["iteration"] - 1 for r in rated], [r["bad_rate"] for r in rated], marker="x", ls="--",
-                label="bad-case rate of M_t on train")  # fmt: skip
+        ax.plot(
+            [r["iteration"] - 1 for r in rated],
+            [r["bad_rate"] for r in rated],
+            marker="x",
+            ls="--",
+            label="bad-case rate of M_t on train",
+        )
     ax.set_xlabel("model M_t (after t iterations)")
     ax.set_ylabel("score")
     ax.set_xticks(xs)
@@ -82,8 +92,13 @@ def _plots(root: Path, rows: list[dict]) -> None:
             pair = r["train"].get(key) or {}
             if pair.get("first") is not None:
                 x = r["iteration"]
-                ax.plot([x - 0.8, x], [pair["first"], pair["last"]], color=color, marker="o",
-                        label=key if r is trained[0] else None)  # fmt: skip
+                ax.plot(
+                    [x - 0.8, x],
+                    [pair["first"], pair["last"]],
+                    color=color,
+                    marker="o",
+                    label=key if r is trained[0] else None,
+                )
     ax.set_xlabel("iteration (start -> end of training)")
     ax.set_ylabel("mean per-token log-probability")
     ax.set_title("chosen should not fall; rejected should fall")

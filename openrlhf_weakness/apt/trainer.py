@@ -77,10 +77,18 @@ class APTTrainer(DPOTrainer):
             )
         chosen_nll = -c_mean if self.apt.sft_norm == "token" else -c_sum
         out = hybrid_loss(
-            c_sum, r_sum, ref_c_sum, ref_r_sum, chosen_nll, has_rejected, weights,
-            beta=self.beta, sft_coef=self.apt.sft_coef,
-            label_smoothing=self.args.model.label_smoothing, ipo=self.args.model.ipo_enable,
-        )  # fmt: skip
+            c_sum,
+            r_sum,
+            ref_c_sum,
+            ref_r_sum,
+            chosen_nll,
+            has_rejected,
+            weights,
+            beta=self.beta,
+            sft_coef=self.apt.sft_coef,
+            label_smoothing=self.args.model.label_smoothing,
+            ipo=self.args.model.ipo_enable,
+        )
         loss = out.loss
         if self.aux_loss:
             loss = loss + aux * self.args.model.aux_loss_coef

@@ -28,8 +28,13 @@ def check_message_field(path, line: int, key: str, value, chat: bool, chat_needs
     a non-empty list of ``{"role": str, "content": str}`` messages (only that where ``chat_needs_list``: OpenRLHF's
     RewardDataset hands the field to the chat template as it is)."""
     if chat and chat_needs_list and isinstance(value, str):
-        raise DataError(path, line, "must be a list of chat messages with --data.apply_chat_template (OpenRLHF's "
-                        "RewardDataset does not wrap a string), got a string", key)  # fmt: skip
+        raise DataError(
+            path,
+            line,
+            "must be a list of chat messages with --data.apply_chat_template (OpenRLHF's "
+            "RewardDataset does not wrap a string), got a string",
+            key,
+        )
     if chat and isinstance(value, list):
         if not value:
             raise DataError(path, line, "empty message list", key)
@@ -54,9 +59,12 @@ def _same_kind(path, line: int, first: tuple[str, object], second: tuple[str, ob
     """OpenRLHF concatenates these two fields (``prompt + chosen``): both strings or both message lists."""
     if isinstance(first[1], list) != isinstance(second[1], list):
         raise DataError(
-            path, line, f"is a {type(second[1]).__name__} but '{first[0]}' is a {type(first[1]).__name__}: use strings "
-            "for both or chat message lists for both", second[0]
-        )  # fmt: skip
+            path,
+            line,
+            f"is a {type(second[1]).__name__} but '{first[0]}' is a {type(first[1]).__name__}: use strings "
+            "for both or chat message lists for both",
+            second[0],
+        )
 
 
 def validate_pairs_file(

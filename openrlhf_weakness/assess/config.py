@@ -11,8 +11,12 @@ from openrlhf_weakness.config import flag
 class AssessConfig:
     """Assessment (scoring answers 1..5)."""
 
-    assessor: str = flag("math", "math (final-answer equivalence), code (unit tests in a sandbox), judge (LLM judge "
-                         "through --judge.*), function (your score() in a file)", choices=["math", "code", "judge", "function"])  # fmt: skip
+    assessor: str = flag(
+        "math",
+        "math (final-answer equivalence), code (unit tests in a sandbox), judge (LLM judge "
+        "through --judge.*), function (your score() in a file)",
+        choices=["math", "code", "judge", "function"],
+    )
     bad_below: int = flag(4, "a bad case scores below this (APT's paper: 4; 2 gives the strict variant score == 1)")
     num_workers: int = flag(2, "items assessed at once (threads; code runs each in its own process)")
     timeout: float = flag(
@@ -35,8 +39,9 @@ class AssessConfig:
         choices=["refuse", "accept"],
     )
     function_path: str | None = flag(None, "function: Python file defining score(prompt, response, reference)")
-    function_scale: str = flag("unit", "function: unit ([0, 1] -> 1..5 linearly) or five (already 1..5)",
-                                choices=["unit", "five"])  # fmt: skip
+    function_scale: str = flag(
+        "unit", "function: unit ([0, 1] -> 1..5 linearly) or five (already 1..5)", choices=["unit", "five"]
+    )
     judge_rubric: str = flag("general", "judge: general, math, code, or a JSON file with criteria and five levels")
     skip_bad_rows_enable: bool = flag(False, "count and skip input rows with missing keys instead of stopping")
 

@@ -124,8 +124,13 @@ def judge_messages(item: Item, rubric: dict) -> list[dict]:
 
     levels = "\n".join(f"Score {i + 1}: {text}" for i, text in enumerate(rubric["levels"]))
     response = quote_answer(str(item.response))
-    user = TEMPLATE.format(instruction=message_text(item.prompt), response=response, reference=item.reference,
-                           criteria=rubric["criteria"], levels=levels)  # fmt: skip
+    user = TEMPLATE.format(
+        instruction=message_text(item.prompt),
+        response=response,
+        reference=item.reference,
+        criteria=rubric["criteria"],
+        levels=levels,
+    )
     return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": user}]
 
 
@@ -180,8 +185,9 @@ class JudgeAssessor:
             return found if found.score is not None else None
 
         prompts = [judge_messages(items[i], self.rubric) for i in todo]
-        values, texts, report = generate_parsed(self.backend, prompts, self.params, scored, self.parse_retries,
-                                                REMINDER, "judge", self.cache)  # fmt: skip
+        values, texts, report = generate_parsed(
+            self.backend, prompts, self.params, scored, self.parse_retries, REMINDER, "judge", self.cache
+        )
         self.report.add(report)
         for i, value, text in zip(todo, values, texts):
             if value is None:

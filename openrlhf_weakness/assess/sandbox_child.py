@@ -30,19 +30,53 @@ import plain_data  # noqa: E402  (beside this file, imported by path: the packag
 NOBODY = 65534
 
 BLOCKED = (
-    "os.fork", "os.forkpty", "os.posix_spawn", "os.spawn", "os.exec", "os.system", "os.popen", "os.kill",
-    "os.killpg", "subprocess.Popen", "pty.spawn", "socket.__new__", "socket.connect", "socket.bind",
-    "socket.getaddrinfo", "socket.gethostbyname", "ctypes.dlopen", "ctypes.dlsym", "ctypes.cdata", "os.setuid",
-    "os.chroot", "resource.setrlimit", "sys.addaudithook", "os.putenv", "os.unsetenv", "winreg", "urllib.Request",
+    "os.fork",
+    "os.forkpty",
+    "os.posix_spawn",
+    "os.spawn",
+    "os.exec",
+    "os.system",
+    "os.popen",
+    "os.kill",
+    "os.killpg",
+    "subprocess.Popen",
+    "pty.spawn",
+    "socket.__new__",
+    "socket.connect",
+    "socket.bind",
+    "socket.getaddrinfo",
+    "socket.gethostbyname",
+    "ctypes.dlopen",
+    "ctypes.dlsym",
+    "ctypes.cdata",
+    "os.setuid",
+    "os.chroot",
+    "resource.setrlimit",
+    "sys.addaudithook",
+    "os.putenv",
+    "os.unsetenv",
+    "winreg",
+    "urllib.Request",
     "webbrowser.open",
-)  # fmt: skip
+)
 INTROSPECTION = ("sys.settrace", "sys.setprofile", "gc.get_objects", "gc.get_referrers", "gc.get_referents")
 DONE_EVENT = "orw.sandbox.tests_returned"
 PATH_EVENTS = {
-    "os.remove": 1, "os.rmdir": 1, "os.rename": 2, "os.replace": 2, "shutil.rmtree": 1, "os.chmod": 1,
-    "os.chown": 1, "os.mkdir": 1, "os.symlink": 2, "os.link": 2, "os.truncate": 1, "os.utime": 1,
-    "shutil.copyfile": 2, "shutil.move": 2,
-}  # fmt: skip
+    "os.remove": 1,
+    "os.rmdir": 1,
+    "os.rename": 2,
+    "os.replace": 2,
+    "shutil.rmtree": 1,
+    "os.chmod": 1,
+    "os.chown": 1,
+    "os.mkdir": 1,
+    "os.symlink": 2,
+    "os.link": 2,
+    "os.truncate": 1,
+    "os.utime": 1,
+    "shutil.copyfile": 2,
+    "shutil.move": 2,
+}
 WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
 PLAIN_SCALARS = (int, float, complex, str, bytes, bool, type(None))
 PLAIN_CONTAINERS = (list, tuple, set, frozenset, dict)

@@ -11,8 +11,11 @@ from openrlhf_weakness.config import flag
 class GenerationConfig:
     """Generation (answering prompts with a model)."""
 
-    backend: str = flag("hf", "hf (transformers), vllm (engines on Ray), openai (OpenAI-compatible HTTP server)",
-                        choices=["hf", "vllm", "openai"])  # fmt: skip
+    backend: str = flag(
+        "hf",
+        "hf (transformers), vllm (engines on Ray), openai (OpenAI-compatible HTTP server)",
+        choices=["hf", "vllm", "openai"],
+    )
     model: str | None = flag(None, "model path or name (for openai: the name the server knows)")
     max_new_tokens: int = flag(512, "new tokens per answer (APT's code: 512)")
     temperature: float = flag(0.0, "0 means greedy")
@@ -44,16 +47,32 @@ class RoleConfig(GenerationConfig):
     """An LLM role (judge, teacher, tagger): generation settings of its own, and how its unparseable replies are
     handled."""
 
-    parse_retries: int = flag(2, "times an unparseable reply is asked again (shown back with a format reminder, "
-                              "sampled) before it is recorded as unparsed; never a default value")  # fmt: skip
-    structured_output: str = flag("none", "constrained decoding where the server has it: vllm (vLLM's "
-                                  "structured_outputs regex of the reply format; judge only, openai backend), none",
-                                  choices=["none", "vllm"])  # fmt: skip
+    parse_retries: int = flag(
+        2,
+        "times an unparseable reply is asked again (shown back with a format reminder, "
+        "sampled) before it is recorded as unparsed; never a default value",
+    )
+    structured_output: str = flag(
+        "none",
+        "constrained decoding where the server has it: vllm (vLLM's "
+        "structured_outputs regex of the reply format; judge only, openai backend), none",
+        choices=["none", "vllm"],
+    )
 
 
 # GenerationConfig fields that change how answers are fetched, not which answers: not part of a stage's signature
-TRANSPORT_FIELDS = ("cache_dir", "no_cache_enable", "batch_size", "max_in_flight", "timeout", "max_retries",
-                    "retry_backoff", "api_key_env", "gpu_memory_utilization", "num_engines")  # fmt: skip
+TRANSPORT_FIELDS = (
+    "cache_dir",
+    "no_cache_enable",
+    "batch_size",
+    "max_in_flight",
+    "timeout",
+    "max_retries",
+    "retry_backoff",
+    "api_key_env",
+    "gpu_memory_utilization",
+    "num_engines",
+)
 
 
 def model_settings(gen: GenerationConfig) -> dict:

@@ -23,8 +23,13 @@ def make_backend(cfg: GenerationConfig) -> Backend:
     if cfg.backend == "vllm":
         from openrlhf_weakness.backends.vllm_ray import VLLMRayBackend
 
-        return VLLMRayBackend(cfg.model, cfg.num_engines, cfg.tensor_parallel_size, cfg.chat_template_enable,
-                              gpu_memory_utilization=cfg.gpu_memory_utilization)  # fmt: skip
+        return VLLMRayBackend(
+            cfg.model,
+            cfg.num_engines,
+            cfg.tensor_parallel_size,
+            cfg.chat_template_enable,
+            gpu_memory_utilization=cfg.gpu_memory_utilization,
+        )
     if cfg.backend == "openai":
         from openrlhf_weakness.backends.openai_compat import OpenAIBackend
 

@@ -92,8 +92,15 @@ class OpenAIBackend:
 
     @classmethod
     def from_config(cls, cfg: GenerationConfig) -> "OpenAIBackend":
-        return cls(cfg.base_url, cfg.model, os.environ.get(cfg.api_key_env), cfg.max_in_flight, cfg.timeout,
-                   cfg.max_retries, cfg.retry_backoff)  # fmt: skip
+        return cls(
+            cfg.base_url,
+            cfg.model,
+            os.environ.get(cfg.api_key_env),
+            cfg.max_in_flight,
+            cfg.timeout,
+            cfg.max_retries,
+            cfg.retry_backoff,
+        )
 
     def generate(self, prompts: list[Prompt], params: SamplingParams, on_result: OnResult) -> None:
         asyncio.run(self._generate(prompts, params, on_result))

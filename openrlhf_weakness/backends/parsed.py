@@ -64,8 +64,11 @@ def generate_parsed(
         again = replace(
             params, n=1, temperature=max(params.temperature, RETRY_TEMPERATURE), seed=params.seed + attempt
         )
-        repair = [as_messages(prompts[i]) + [{"role": "assistant", "content": texts[i]},
-                                             {"role": "user", "content": reminder}] for i in pending]  # fmt: skip
+        repair = [
+            as_messages(prompts[i])
+            + [{"role": "assistant", "content": texts[i]}, {"role": "user", "content": reminder}]
+            for i in pending
+        ]
         outputs, _ = generate_all(backend, repair, again, cache, desc=f"{role} (retry {attempt})")
         still = []
         for i, answers in zip(pending, outputs):

@@ -23,14 +23,22 @@ class VLLMEngine:
 
         self._vllm = vllm
         backend = "ray" if tensor_parallel_size > 1 else None
-        self.llm = vllm.LLM(model, tensor_parallel_size=tensor_parallel_size, seed=seed,
-                            gpu_memory_utilization=gpu_memory_utilization, distributed_executor_backend=backend)  # fmt: skip
+        self.llm = vllm.LLM(
+            model,
+            tensor_parallel_size=tensor_parallel_size,
+            seed=seed,
+            gpu_memory_utilization=gpu_memory_utilization,
+            distributed_executor_backend=backend,
+        )
 
     def generate(self, texts: list[str], params: dict) -> list[list[str]]:
         sampling = self._vllm.SamplingParams(
-            n=params["n"], temperature=params["temperature"], top_p=params["top_p"],
-            max_tokens=params["max_new_tokens"], seed=params["seed"],
-        )  # fmt: skip
+            n=params["n"],
+            temperature=params["temperature"],
+            top_p=params["top_p"],
+            max_tokens=params["max_new_tokens"],
+            seed=params["seed"],
+        )
         outputs = self.llm.generate(texts, sampling, use_tqdm=False)
         return [[o.text for o in out.outputs] for out in outputs]
 

@@ -28,8 +28,11 @@ def build_parser() -> argparse.ArgumentParser:
     from openrlhf_weakness.backends.config import GenerationConfig, RoleConfig
     from openrlhf_weakness.retrieve.config import RetrieveConfig
 
-    parser = argparse.ArgumentParser(prog="openrlhf_weakness.cli.apt", description=__doc__.splitlines()[0],
-                                     usage="%(prog)s [loop flags] -- [cli.train_apt flags]")  # fmt: skip
+    parser = argparse.ArgumentParser(
+        prog="openrlhf_weakness.cli.apt",
+        description=__doc__.splitlines()[0],
+        usage="%(prog)s [loop flags] -- [cli.train_apt flags]",
+    )
     add_flags(parser, LoopData, "data")
     add_flags(parser, APTLoopConfig, "loop")
     add_flags(parser, GenerationConfig, "gen")  # the student
@@ -48,8 +51,11 @@ def check_training_flags(train_args: list[str]) -> None:
 
     fixed = sorted({a.split("=")[0] for a in train_args} & set(LOOP_SETS_TRAINING))
     if fixed:
-        raise CliError("apt", f"{', '.join(fixed)} after -- are set by the loop itself (--loop.model, the pairs, the "
-                       "run directory, --gen.chat_template_enable); leave them out")  # fmt: skip
+        raise CliError(
+            "apt",
+            f"{', '.join(fixed)} after -- are set by the loop itself (--loop.model, the pairs, the "
+            "run directory, --gen.chat_template_enable); leave them out",
+        )
     known, rest = train_apt._apt_parser().parse_known_args(train_args)
     from openrlhf_weakness import openrlhf_cli
 
@@ -75,9 +81,15 @@ def main(argv: list[str] | None = None) -> int:
     check_training_flags(cfg.train_args)
     try:
         student, judge = from_namespace(GenerationConfig, args.gen), from_namespace(RoleConfig, args.judge)
-        loop = APTLoop(cfg, from_namespace(LoopData, args.data), student, from_namespace(AssessConfig, args.assess),
-                       from_namespace(RetrieveConfig, args.retrieve), from_namespace(PairsConfig, args.pairs),
-                       judge)  # fmt: skip
+        loop = APTLoop(
+            cfg,
+            from_namespace(LoopData, args.data),
+            student,
+            from_namespace(AssessConfig, args.assess),
+            from_namespace(RetrieveConfig, args.retrieve),
+            from_namespace(PairsConfig, args.pairs),
+            judge,
+        )
     except (RunDirBusy, ValueError) as err:
         raise CliError("apt", err)
     from openrlhf_weakness.backends.openai_compat import OpenAIServerError

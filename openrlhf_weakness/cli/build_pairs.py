@@ -49,8 +49,12 @@ def main(argv: list[str] | None = None) -> int:
     from openrlhf_weakness.io import DataError, load_rows, write_jsonl
 
     cfg, data = from_namespace(PairsConfig, args.pairs), from_namespace(PairsData, args.data)
-    keys = {"prompt": data.input_key, "reference": data.reference_key, "response": data.response_key,
-            "score": data.score_key}  # fmt: skip
+    keys = {
+        "prompt": data.input_key,
+        "reference": data.reference_key,
+        "response": data.response_key,
+        "score": data.score_key,
+    }
     try:
         bad_rows, _ = load_rows(data.bad, [keys["prompt"], keys["reference"]], allow_empty=False)
         bad_key = data.bad_key
@@ -59,8 +63,7 @@ def main(argv: list[str] | None = None) -> int:
         bad = [row for _, row in bad_rows if row.get(bad_key)]
         for line, row in bad_rows:
             if row.get(bad_key) and row.get(keys["response"]) is None:
-                raise DataError(data.bad, line, "missing (a bad case needs the model's answer)",
-                                keys["response"])  # fmt: skip
+                raise DataError(data.bad, line, "missing (a bad case needs the model's answer)", keys["response"])
         similar = []
         if data.similar:
             need = [keys["prompt"], keys["reference"]]
@@ -71,8 +74,10 @@ def main(argv: list[str] | None = None) -> int:
         raise CliError("build_pairs", err)
     rows, counts = build_pairs(bad, similar, cfg, keys, data.chat_template_enable)
     write_jsonl(data.output, rows)
-    print(f"build_pairs: {len(rows)} rows from {len(bad)} bad cases and {len(similar)} similar cases: "
-          + ", ".join(f"{k}: {v}" for k, v in sorted(counts.items())))  # fmt: skip
+    print(
+        f"build_pairs: {len(rows)} rows from {len(bad)} bad cases and {len(similar)} similar cases: "
+        + ", ".join(f"{k}: {v}" for k, v in sorted(counts.items()))
+    )
     print(f"wrote {data.output}")
     return 0
 

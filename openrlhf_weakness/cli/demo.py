@@ -44,9 +44,22 @@ def _train_common(cfg: DemoConfig) -> list[str]:
     """Training flags shared by APT and both baselines: same batches, steps and learning rate."""
     from openrlhf_weakness.patches import cpu_training_dtype_args
 
-    return ["--train.micro_batch_size", "8", "--train.batch_size", "16", "--train.max_epochs", str(cfg.epochs),
-            "--adam.lr", str(cfg.lr), "--data.max_len", "160", "--data.apply_chat_template",
-            "--ds.attn_implementation", "eager", *cpu_training_dtype_args()]  # fmt: skip
+    return [
+        "--train.micro_batch_size",
+        "8",
+        "--train.batch_size",
+        "16",
+        "--train.max_epochs",
+        str(cfg.epochs),
+        "--adam.lr",
+        str(cfg.lr),
+        "--data.max_len",
+        "160",
+        "--data.apply_chat_template",
+        "--ds.attn_implementation",
+        "eager",
+        *cpu_training_dtype_args(),
+    ]
 
 
 def _train_once(module: str, args: list[str], out: Path, log: Path) -> str:
@@ -77,16 +90,44 @@ def run_baselines(loop, cfg: DemoConfig, data: dict, student: str, work: Path) -
     sft_rows = [{"input": r["prompt"], "output": json.loads(r["reference"])["answer"]} for r in rows[:n_rows]]
     write_jsonl(base / "sft_data.jsonl", sft_rows)
     loop.log(f"baseline SFT: {len(sft_rows)} random rows from the pool and domain train data")
-    sft = _train_once("openrlhf.cli.train_sft", ["--model.model_name_or_path", student, "--data.dataset",
-                      str(base / "sft_data.jsonl"), "--data.input_key", "input", "--data.output_key", "output",
-                      *_train_common(cfg)], base / "sft_model", base / "sft_train.log")  # fmt: skip
+    sft = _train_once(
+        "openrlhf.cli.train_sft",
+        [
+            "--model.model_name_or_path",
+            student,
+            "--data.dataset",
+            str(base / "sft_data.jsonl"),
+            "--data.input_key",
+            "input",
+            "--data.output_key",
+            "output",
+            *_train_common(cfg),
+        ],
+        base / "sft_model",
+        base / "sft_train.log",
+    )
     (base / "sft").mkdir(exist_ok=True)
     results["SFT, same budget"] = loop.evaluate(sft, "SFT", base / "sft")
 
     loop.log(f"baseline DPO without the SFT term on APT's first pairs ({n_rows} rows)")
-    dpo = _train_once("openrlhf_weakness.cli.train_apt", ["--model.model_name_or_path", student, "--data.dataset",
-                      str(pairs_path), "--data.prompt_key", "prompt", "--apt.weight_key", "weight",
-                      "--apt.sft_coef", "0", *_train_common(cfg)], base / "dpo_model", base / "dpo_train.log")  # fmt: skip
+    dpo = _train_once(
+        "openrlhf_weakness.cli.train_apt",
+        [
+            "--model.model_name_or_path",
+            student,
+            "--data.dataset",
+            str(pairs_path),
+            "--data.prompt_key",
+            "prompt",
+            "--apt.weight_key",
+            "weight",
+            "--apt.sft_coef",
+            "0",
+            *_train_common(cfg),
+        ],
+        base / "dpo_model",
+        base / "dpo_train.log",
+    )
     (base / "dpo").mkdir(exist_ok=True)
     results["DPO only (alpha 0), APT's pairs"] = loop.evaluate(dpo, "DPO", base / "dpo")
     return results
@@ -128,10 +169,23 @@ def main(argv: list[str] | None = None) -> int:
     student = student_model(work / "models")
     common = [a for a in _train_common(cfg) if a != "--data.apply_chat_template"]  # the loop sets it from --gen
     train_args = common + ["--model.beta", "0.1", "--apt.sft_coef", str(cfg.sft_coef)]
-    loop_cfg = APTLoopConfig(model=student, run_dir=str(work / "apt"), iterations=cfg.iterations,
-                             patience=cfg.iterations, guard_max_drop=0.2, train_args=train_args)  # fmt: skip
-    gen = GenerationConfig(backend="hf", model=student, max_new_tokens=cfg.max_new_tokens, batch_size=16,
-                           dtype="bfloat16", chat_template_enable=True, cache_dir=str(work / "cache"))  # fmt: skip
+    loop_cfg = APTLoopConfig(
+        model=student,
+        run_dir=str(work / "apt"),
+        iterations=cfg.iterations,
+        patience=cfg.iterations,
+        guard_max_drop=0.2,
+        train_args=train_args,
+    )
+    gen = GenerationConfig(
+        backend="hf",
+        model=student,
+        max_new_tokens=cfg.max_new_tokens,
+        batch_size=16,
+        dtype="bfloat16",
+        chat_template_enable=True,
+        cache_dir=str(work / "cache"),
+    )
     assess = AssessConfig(assessor="function", function_path=rg_score.__file__, function_scale="unit", num_workers=1)
     retrieve = RetrieveConfig(tagger="field", tag_key="datasource", cache_dir=str(work / "embeddings"))
     loop_data = LoopData(
@@ -144,9 +198,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     table = results_table(final, baselines)
     minutes = (time.time() - start) / 60
-    text = (f"# openrlhf-weakness demo\n\nScores are reasoning-gym's `score_answer` on the last number of each answer "
-            f"(greedy, {cfg.max_new_tokens} new tokens), averaged; test {cfg.test}, guard {cfg.guard}, dev {cfg.dev} "
-            f"questions. APT stopped: {final['stopped']}. Wall time of this invocation: {minutes:.1f} min.\n\n{table}\n")  # fmt: skip
+    text = (
+        f"# openrlhf-weakness demo\n\nScores are reasoning-gym's `score_answer` on the last number of each answer "
+        f"(greedy, {cfg.max_new_tokens} new tokens), averaged; test {cfg.test}, guard {cfg.guard}, dev {cfg.dev} "
+        f"questions. APT stopped: {final['stopped']}. Wall time of this invocation: {minutes:.1f} min.\n\n{table}\n"
+    )
     (work / "demo_results.md").write_text(text)
     write_json(work / "demo_results.json", {"final": final, "baselines": baselines, "minutes": minutes})
     print("\n" + text)

@@ -46,8 +46,15 @@ def build_data(out: Path, train: int, dev: int, test: int) -> dict[str, str]:
             for row in _rows(name, config, size, seed, seen):
                 answer = json.loads(row["reference"])["answer"]
                 subskills = [skill, *reasoning_gym_skills(row["reference"])[1:]]
-                splits[split].append({"input": row["prompt"], "output": answer, "reference": row["reference"],
-                                      "skill": skill, "subskills": subskills})  # fmt: skip
+                splits[split].append(
+                    {
+                        "input": row["prompt"],
+                        "output": answer,
+                        "reference": row["reference"],
+                        "skill": skill,
+                        "subskills": subskills,
+                    }
+                )
     for split, rows in splits.items():
         write_jsonl(paths[split], rows)
     return paths
@@ -62,8 +69,16 @@ def per_skill_accuracy(model: str, rows: list[dict], cache_dir: Path, desc: str)
     from openrlhf_weakness.demo import rg_score
 
     backend = HFBackend(model, batch_size=16, dtype="bfloat16", chat_template=True)
-    scored, _ = answer_and_assess(backend, FunctionAssessor(rg_score.__file__), rows, SamplingParams(max_new_tokens=32),
-                                  RowKeys(input="input"), 4, ResponseCache(cache_dir), desc)  # fmt: skip
+    scored, _ = answer_and_assess(
+        backend,
+        FunctionAssessor(rg_score.__file__),
+        rows,
+        SamplingParams(max_new_tokens=32),
+        RowKeys(input="input"),
+        4,
+        ResponseCache(cache_dir),
+        desc,
+    )
     by_skill: dict[str, list[float]] = {}
     for r in scored:
         by_skill.setdefault(r["skill"], []).append(0.0 if r["score"] is None else (r["score"] - 1) / 4)
@@ -76,11 +91,32 @@ def sft(student: str, data: str, out: Path, log: Path, lr: float, epochs: int) -
     from openrlhf_weakness.cli.demo import _train_once
     from openrlhf_weakness.patches import cpu_training_dtype_args
 
-    args = ["--model.model_name_or_path", student, "--data.dataset", data, "--data.input_key", "input",
-            "--data.output_key", "output", "--data.apply_chat_template", "--ds.attn_implementation", "eager",
-            "--train.micro_batch_size", "8", "--train.batch_size", "16", "--train.max_epochs", str(epochs),
-            "--adam.lr", str(lr), "--data.max_len", "160", "--stat.weight_key", "",
-            *cpu_training_dtype_args()]  # fmt: skip
+    args = [
+        "--model.model_name_or_path",
+        student,
+        "--data.dataset",
+        data,
+        "--data.input_key",
+        "input",
+        "--data.output_key",
+        "output",
+        "--data.apply_chat_template",
+        "--ds.attn_implementation",
+        "eager",
+        "--train.micro_batch_size",
+        "8",
+        "--train.batch_size",
+        "16",
+        "--train.max_epochs",
+        str(epochs),
+        "--adam.lr",
+        str(lr),
+        "--data.max_len",
+        "160",
+        "--stat.weight_key",
+        "",
+        *cpu_training_dtype_args(),
+    ]
     return _train_once("openrlhf_weakness.cli.train_stat_sft", args, out, log)
 
 
@@ -116,12 +152,21 @@ def main(argv: list[str] | None = None) -> int:
     from openrlhf_weakness.stat.config import StatConfig, StatData
     from openrlhf_weakness.stat.pipeline import StatError, StatPipeline
 
-    gen = GenerationConfig(model=student, max_new_tokens=32, chat_template_enable=True, dtype="bfloat16", batch_size=16,
-                           cache_dir=str(work / "cache"))  # fmt: skip
+    gen = GenerationConfig(
+        model=student,
+        max_new_tokens=32,
+        chat_template_enable=True,
+        dtype="bfloat16",
+        batch_size=16,
+        cache_dir=str(work / "cache"),
+    )
     assess = AssessConfig(assessor="function", function_path=rg_score.__file__)
     skill_key = "subskills" if opts.subskills_enable else "skill"
-    cfg = StatConfig(run_dir=str(work / ("stat_subskills" if opts.subskills_enable else "stat")), skill_key=skill_key,
-                     size=opts.size)  # fmt: skip
+    cfg = StatConfig(
+        run_dir=str(work / ("stat_subskills" if opts.subskills_enable else "stat")),
+        skill_key=skill_key,
+        size=opts.size,
+    )
     try:
         pipeline = StatPipeline(cfg, StatData(train=paths["train"], dev=paths["dev"]), gen, GenerationConfig(), assess)
         try:
@@ -135,30 +180,51 @@ def main(argv: list[str] | None = None) -> int:
     write_jsonl(work / "uniform.jsonl", uniform)
     models = {
         "base": student,
-        "STAT-Sel SFT": sft(student, str(Path(cfg.run_dir) / "stat_sel_draw.jsonl"), Path(cfg.run_dir) / "sel_model",
-                            Path(cfg.run_dir) / "sel_train.log", opts.lr, opts.epochs),
-        "uniform SFT (same size)": sft(student, str(work / "uniform.jsonl"), work / "uniform_model",
-                                       work / "uniform_train.log", opts.lr, opts.epochs),
-    }  # fmt: skip
+        "STAT-Sel SFT": sft(
+            student,
+            str(Path(cfg.run_dir) / "stat_sel_draw.jsonl"),
+            Path(cfg.run_dir) / "sel_model",
+            Path(cfg.run_dir) / "sel_train.log",
+            opts.lr,
+            opts.epochs,
+        ),
+        "uniform SFT (same size)": sft(
+            student,
+            str(work / "uniform.jsonl"),
+            work / "uniform_model",
+            work / "uniform_train.log",
+            opts.lr,
+            opts.epochs,
+        ),
+    }
     test = [json.loads(line) for line in open(paths["test"])]
     acc = {name: per_skill_accuracy(m, test, work / "cache", f"test ({name})") for name, m in models.items()}
     profile = json.loads((Path(cfg.run_dir) / "profile.json").read_text())
     draw = [json.loads(line)["skill"] for line in open(Path(cfg.run_dir) / "stat_sel_draw.jsonl")]
     skills = list(SKILLS)
-    lines = ["| skill | missing in (of %d difficult) | share of STAT-Sel set | " % profile["difficult_questions"]
-             + " | ".join(models) + " |", "|---|---|---|" + "---|" * len(models)]  # fmt: skip
+    lines = [
+        "| skill | missing in (of %d difficult) | share of STAT-Sel set | " % profile["difficult_questions"]
+        + " | ".join(models)
+        + " |",
+        "|---|---|---|" + "---|" * len(models),
+    ]
     for s in skills + ["all"]:
         missing = profile["counts"].get(normalize_skill(s), 0) if s != "all" else profile["difficult_questions"]
         share = f"{draw.count(s) / len(draw):.2f}" if s != "all" else "1.00"
         lines.append(f"| {s} | {missing} | {share} | " + " | ".join(f"{acc[m][s]:.3f}" for m in models) + " |")
     if opts.subskills_enable:  # the finer skills the profile found missing, most first
         ranked = sorted(profile["counts"].items(), key=lambda kv: -kv[1])
-        lines += ["", "Missing sub-skills (operator, digits, terms, carry, borrow, negatives): "
-                  + ", ".join(f"{k} {v}" for k, v in ranked)]  # fmt: skip
+        lines += [
+            "",
+            "Missing sub-skills (operator, digits, terms, carry, borrow, negatives): "
+            + ", ".join(f"{k} {v}" for k, v in ranked),
+        ]
     table = "\n".join(lines)
-    text = (f"# STAT-Sel demo\n\nTest accuracy per skill (reasoning-gym `score_answer`, {opts.test} questions per "
-            f"skill, greedy). SFT sets: {opts.size} examples each, {opts.epochs} epochs, lr {opts.lr}. "
-            f"Wall time {(time.time() - start) / 60:.1f} min.\n\n{table}\n")  # fmt: skip
+    text = (
+        f"# STAT-Sel demo\n\nTest accuracy per skill (reasoning-gym `score_answer`, {opts.test} questions per "
+        f"skill, greedy). SFT sets: {opts.size} examples each, {opts.epochs} epochs, lr {opts.lr}. "
+        f"Wall time {(time.time() - start) / 60:.1f} min.\n\n{table}\n"
+    )
     (work / "demo_stat_results.md").write_text(text)
     print("\n" + text)
     print(f"profile: {Path(cfg.run_dir) / 'profile.json'} and profile.png")

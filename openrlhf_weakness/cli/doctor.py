@@ -97,11 +97,29 @@ def run_short_dpo(work_dir: Path) -> dict:
     write_jsonl(data, toy_rows(32))
     out = work_dir / "dpo-out"
     args = [
-        "--model.model_name_or_path", str(model), "--data.dataset", data, "--data.prompt_key", "prompt",
-        "--train.micro_batch_size", "4", "--train.batch_size", "8", "--train.max_epochs", "1",
-        "--data.max_len", "64", "--ds.zero_stage", "2", "--ds.attn_implementation", "eager",
-        "--adam.lr", "1e-3", "--ckpt.output_dir", str(out),
-    ]  # fmt: skip
+        "--model.model_name_or_path",
+        str(model),
+        "--data.dataset",
+        data,
+        "--data.prompt_key",
+        "prompt",
+        "--train.micro_batch_size",
+        "4",
+        "--train.batch_size",
+        "8",
+        "--train.max_epochs",
+        "1",
+        "--data.max_len",
+        "64",
+        "--ds.zero_stage",
+        "2",
+        "--ds.attn_implementation",
+        "eager",
+        "--adam.lr",
+        "1e-3",
+        "--ckpt.output_dir",
+        str(out),
+    ]
     start = time.time()
     run_training("openrlhf.cli.train_dpo", args, work_dir / "train_dpo.log")
     seconds = time.time() - start

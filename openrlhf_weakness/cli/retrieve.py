@@ -70,8 +70,10 @@ def main(argv: list[str] | None = None) -> int:
     write_json(f"{output}.summary.json", summary)
     if not bad_rows:
         print("retrieve: no bad cases: nothing to retrieve")
-    print(f"retrieve: {len(out)} similar cases for {len(bad_rows)} bad cases from a pool of {summary['pool']}; "
-          f"mean similarity {summary['mean_similarity'] or 0:.3f}")  # fmt: skip
+    print(
+        f"retrieve: {len(out)} similar cases for {len(bad_rows)} bad cases from a pool of {summary['pool']}; "
+        f"mean similarity {summary['mean_similarity'] or 0:.3f}"
+    )
     if "tagger_parse" in summary:
         from openrlhf_weakness.backends.parsed import ParseReport
 

@@ -72,8 +72,9 @@ def make_app(
             raise
         except asyncio.TimeoutError:
             counters["bad_requests"] += 1
-            return web.json_response({"error": f"body not received within {body_timeout:g} s"}, status=408,
-                                     headers={"Connection": "close"})  # fmt: skip
+            return web.json_response(
+                {"error": f"body not received within {body_timeout:g} s"}, status=408, headers={"Connection": "close"}
+            )
         try:
             body = json.loads(raw.decode("utf-8"))
         except (UnicodeDecodeError, ValueError) as err:

@@ -47,8 +47,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         student, teacher = from_namespace(GenerationConfig, args.gen), from_namespace(RoleConfig, args.teacher)
         judge, assess = from_namespace(RoleConfig, args.judge), from_namespace(AssessConfig, args.assess)
-        pipeline = StatPipeline(from_namespace(StatConfig, args.stat), from_namespace(StatData, args.data), student,
-                                teacher, assess, judge)  # fmt: skip
+        pipeline = StatPipeline(
+            from_namespace(StatConfig, args.stat), from_namespace(StatData, args.data), student, teacher, assess, judge
+        )
     except (RunDirBusy, StatError) as err:
         raise CliError("stat", err)
     from openrlhf_weakness.backends.openai_compat import OpenAIServerError

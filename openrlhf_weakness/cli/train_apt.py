@@ -49,8 +49,14 @@ def main(argv: list[str] | None = None) -> None:
     args = openrlhf_cli.parse_args(OPENRLHF_MODULE, rest)  # OpenRLHF's parser: its errors for unknown flags
     try:
         for path in local_files(args.data.dataset):
-            validate_pairs_file(path, args.data.chosen_key, args.data.prompt_key, apt.weight_key,
-                                args.data.rejected_key, bool(args.data.apply_chat_template))  # fmt: skip
+            validate_pairs_file(
+                path,
+                args.data.chosen_key,
+                args.data.prompt_key,
+                apt.weight_key,
+                args.data.rejected_key,
+                bool(args.data.apply_chat_template),
+            )
     except DataError as err:
         raise CliError("train_apt", f"bad training data: {err}")
     install_apt_components(apt)

@@ -89,15 +89,41 @@ def install_sampler(weight_key: str, total: int) -> None:
     openrlhf.datasets.SFTDataset = functools.partial(StatSFTDataset, weight_key=weight_key)
     real = DeepspeedStrategy.setup_dataloader
 
-    def setup_dataloader(self, dataset, batch_size, pin_memory=False, shuffle=True, collate_fn=None, drop_last=True,
-                         sampler=None, consumed_samples=0, num_workers=0):  # fmt: skip
+    def setup_dataloader(
+        self,
+        dataset,
+        batch_size,
+        pin_memory=False,
+        shuffle=True,
+        collate_fn=None,
+        drop_last=True,
+        sampler=None,
+        consumed_samples=0,
+        num_workers=0,
+    ):
         if sampler is None and getattr(dataset, "stat_weights", None) is not None and shuffle:
             group = self.ds_device_mesh["dp"].get_group()
-            sampler = SkillWeightedSampler(dataset, dataset.stat_weights, num_replicas=dist.get_world_size(group),
-                                           rank=dist.get_rank(group), seed=self.seed, total=total or None,
-                                           consumed_samples=consumed_samples)  # fmt: skip
-        return real(self, dataset, batch_size, pin_memory, shuffle, collate_fn, drop_last, sampler, consumed_samples,
-                    num_workers)  # fmt: skip
+            sampler = SkillWeightedSampler(
+                dataset,
+                dataset.stat_weights,
+                num_replicas=dist.get_world_size(group),
+                rank=dist.get_rank(group),
+                seed=self.seed,
+                total=total or None,
+                consumed_samples=consumed_samples,
+            )
+        return real(
+            self,
+            dataset,
+            batch_size,
+            pin_memory,
+            shuffle,
+            collate_fn,
+            drop_last,
+            sampler,
+            consumed_samples,
+            num_workers,
+        )
 
     DeepspeedStrategy.setup_dataloader = setup_dataloader
 

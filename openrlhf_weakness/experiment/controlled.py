@@ -111,8 +111,9 @@ def pretrain_student(out_dir: str | os.PathLike, pretrain_file: str, cfg: Pretra
     rows = [json.loads(line) for line in open(pretrain_file)]
     examples = []
     for row in rows:
-        prompt = tok.apply_chat_template([{"role": "user", "content": row["prompt"]}], tokenize=False,
-                                         add_generation_prompt=True)  # fmt: skip
+        prompt = tok.apply_chat_template(
+            [{"role": "user", "content": row["prompt"]}], tokenize=False, add_generation_prompt=True
+        )
         p_ids = tok(prompt, add_special_tokens=False)["input_ids"]
         a_ids = tok(row["reference"] + "<|im_end|>", add_special_tokens=False)["input_ids"]
         examples.append((p_ids + a_ids, len(p_ids)))
@@ -142,7 +143,8 @@ def pretrain_student(out_dir: str | os.PathLike, pretrain_file: str, cfg: Pretra
     tmp = out.with_name(f"{out.name}.tmp{os.getpid()}")
     model.save_pretrained(tmp)
     tok.save_pretrained(tmp)
-    (tmp / "pretrain.json").write_text(json.dumps({"config": cfg.__dict__, "loss_first": losses[:10],
-                                                   "loss_last": losses[-10:]}))  # fmt: skip
+    (tmp / "pretrain.json").write_text(
+        json.dumps({"config": cfg.__dict__, "loss_first": losses[:10], "loss_last": losses[-10:]})
+    )
     os.replace(tmp, out)
     return out

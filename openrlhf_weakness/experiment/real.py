@@ -17,8 +17,10 @@ SUFFIX = "\nGive only the final answer."  # as in the competence grid that chose
 CATEGORIES = {  # name: (reasoning-gym generator, its configuration)
     "products": ("products", dict(min_digits=1, max_digits=1)),
     "chain_sum": ("chain_sum", dict(min_terms=2, max_terms=2, min_digits=1, max_digits=1)),
-    "basic_arithmetic": ("basic_arithmetic", dict(min_terms=2, max_terms=2, min_digits=1, max_digits=1,
-                                                  operators=("+", "-"))),  # fmt: skip
+    "basic_arithmetic": (
+        "basic_arithmetic",
+        dict(min_terms=2, max_terms=2, min_digits=1, max_digits=1, operators=("+", "-")),
+    ),
 }
 GUARD = {"lcm": ("lcm", dict(min_value=1, max_value=10)), "gcd": ("gcd", dict(min_value=1, max_value=20))}
 SPLITS = ("dev", "test", "train", "pool")  # drawn in this order from each category's distinct questions
@@ -83,8 +85,9 @@ def build_real_domain(out_dir: str | os.PathLike, sizes: RealSizes, seed: int = 
             splits[split] += [to_row(name, generator, e) for e in entries[start : start + n]]
             start += n
     for name, (generator, config) in GUARD.items():
-        splits["guard"] += [to_row(name, generator, e) for e in distinct_entries(generator, dict(config), seed,
-                                                                                 sizes.guard)]  # fmt: skip
+        splits["guard"] += [
+            to_row(name, generator, e) for e in distinct_entries(generator, dict(config), seed, sizes.guard)
+        ]
     out.mkdir(parents=True, exist_ok=True)
     rng = random.Random(seed)
     for name, rows in splits.items():

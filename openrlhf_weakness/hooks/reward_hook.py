@@ -26,8 +26,11 @@ def reward_func(queries, prompts, labels, **kwargs):
         out = _rewarder()(list(queries), list(prompts), list(labels))
     except Exception as err:  # e.g. a bad configuration: every sample gets 0 and the fault is counted
         print(f"[openrlhf_weakness reward hook] {type(err).__name__}: {err}")
-        out = {"rewards": [0.0] * len(queries), "scores": [0.0] * len(queries),
-               "extra_logs": {"hook_faults": float(len(queries)), "hook_fault_rate": 1.0}}  # fmt: skip
+        out = {
+            "rewards": [0.0] * len(queries),
+            "scores": [0.0] * len(queries),
+            "extra_logs": {"hook_faults": float(len(queries)), "hook_fault_rate": 1.0},
+        }
     return {
         "rewards": torch.tensor(out["rewards"], dtype=torch.float32),
         "scores": torch.tensor(out["scores"], dtype=torch.float32),

@@ -136,13 +136,26 @@ class Rewarder:
         from openrlhf_weakness.assess.isolated import IsolatedAssessor
         from openrlhf_weakness.backends.config import RoleConfig
 
-        assess = AssessConfig(assessor=cfg.assessor, bad_below=cfg.bad_below, num_workers=1,
-                              code_timeout=cfg.code_timeout, code_sandbox=cfg.code_sandbox,
-                              code_weak_tests=cfg.code_weak_tests, function_path=cfg.function_path,
-                              judge_rubric=cfg.judge_rubric)  # fmt: skip
-        gen = RoleConfig(backend="openai", model=cfg.judge_model, base_url=cfg.judge_base_url,
-                         timeout=cfg.judge_timeout, max_retries=1, max_new_tokens=512, no_cache_enable=True,
-                         parse_retries=cfg.judge_parse_retries)  # fmt: skip
+        assess = AssessConfig(
+            assessor=cfg.assessor,
+            bad_below=cfg.bad_below,
+            num_workers=1,
+            code_timeout=cfg.code_timeout,
+            code_sandbox=cfg.code_sandbox,
+            code_weak_tests=cfg.code_weak_tests,
+            function_path=cfg.function_path,
+            judge_rubric=cfg.judge_rubric,
+        )
+        gen = RoleConfig(
+            backend="openai",
+            model=cfg.judge_model,
+            base_url=cfg.judge_base_url,
+            timeout=cfg.judge_timeout,
+            max_retries=1,
+            max_new_tokens=512,
+            no_cache_enable=True,
+            parse_retries=cfg.judge_parse_retries,
+        )
         if cfg.assessor == "judge" and not cfg.judge_model:
             raise ValueError("the judge assessor needs judge_model (ORW_REWARD_JUDGE_MODEL)")
         if cfg.assessor == "code":
@@ -187,9 +200,17 @@ class Rewarder:
             else:
                 rewards.append((result.score - 1) / 4)
             if result.score is not None and result.score < self.cfg.bad_below:
-                failures.append({"prompt": prompts[i] if i < len(prompts or []) else None, "response": responses[i],
-                                 "label": labels[i] if i < len(labels or []) else None, "score": result.score,
-                                 "datasource": sources[i], "feedback": result.feedback[:300], "step": step})  # fmt: skip
+                failures.append(
+                    {
+                        "prompt": prompts[i] if i < len(prompts or []) else None,
+                        "response": responses[i],
+                        "label": labels[i] if i < len(labels or []) else None,
+                        "score": result.score,
+                        "datasource": sources[i],
+                        "feedback": result.feedback[:300],
+                        "step": step,
+                    }
+                )
         logs = self._update_stats(rewards, faults, sources, n)
         logs["hook_timeouts"] = float(timeouts)
         logs["hook_seconds"] = time.monotonic() - started  # per call; OpenRLHF averages it over a step's samples

@@ -60,8 +60,9 @@ class StageRecords:
         elif missing:
             why = f"artifact missing: {', '.join(missing)}"
         else:
-            changed = sorted(k for k in set(record["settings"]) | set(settings)
-                             if record["settings"].get(k) != settings.get(k))  # fmt: skip
+            changed = sorted(
+                k for k in set(record["settings"]) | set(settings) if record["settings"].get(k) != settings.get(k)
+            )
             why = (
                 f"settings changed: {', '.join(changed)}"
                 if changed

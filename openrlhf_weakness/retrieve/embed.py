@@ -41,9 +41,12 @@ class Embedder:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         vectors = self.model.encode(
-            texts, batch_size=self.batch_size, normalize_embeddings=True, show_progress_bar=show_progress,
+            texts,
+            batch_size=self.batch_size,
+            normalize_embeddings=True,
+            show_progress_bar=show_progress,
             convert_to_numpy=True,
-        )  # fmt: skip
+        )
         return np.ascontiguousarray(vectors, dtype=np.float32)
 
 

@@ -60,8 +60,14 @@ def retrieve_similar(inputs: RetrieveInputs, cfg: RetrieveConfig, gen=None) -> t
             raise RetrieveError(f"{inputs.source}, line {line}, key '{inputs.input_key}': empty text")
     bad_texts = [message_text(row[inputs.input_key]) for row in bad_rows]
     if not bad_rows:
-        return [], {"bad_cases": 0, "pool": len(pool_rows), "retrieved": 0, "mean_similarity": None,
-                    "hits_per_tag": {}, "counts": {}}  # fmt: skip
+        return [], {
+            "bad_cases": 0,
+            "pool": len(pool_rows),
+            "retrieved": 0,
+            "mean_similarity": None,
+            "hits_per_tag": {},
+            "counts": {},
+        }
 
     embedder = Embedder(cfg.embedder, cfg.batch_size)
     pool_vectors = embed_texts_cached(
@@ -89,14 +95,23 @@ def retrieve_similar(inputs: RetrieveInputs, cfg: RetrieveConfig, gen=None) -> t
         decontam = Decontaminator(inputs.eval_texts, cfg.decontam_ngram, cfg.decontam_threshold)
         blocked = ["contaminated" if decontam.contaminated(t) else None for t in pool_texts]
     index = build_index(pool_vectors, cfg.index, cfg.exact_max, nprobe=cfg.nprobe)
-    selector = SimilarCaseSelector(pool_vectors, pool_tags, pool_texts, index, cfg.dedup_threshold, cfg.mmr_lambda,
-                                   blocked=blocked)  # fmt: skip
+    selector = SimilarCaseSelector(
+        pool_vectors, pool_tags, pool_texts, index, cfg.dedup_threshold, cfg.mmr_lambda, blocked=blocked
+    )
     sel = selector.select(bad_vectors, bad_tags, bad_texts, cfg.scale, cfg.mode)
     out = []
     for pid in sel.pool_ids:
-        out.append(dict(pool_rows[pid], source="similar", similarity=round(sel.similarity[pid], 6),
-                        retrieved_for=sorted({bad_lines[i] for i in sel.retrieved_for[pid]}), tags=pool_tags[pid],
-                        via_tag=sel.via_tag[pid], pool_line=pool_lines[pid]))  # fmt: skip
+        out.append(
+            dict(
+                pool_rows[pid],
+                source="similar",
+                similarity=round(sel.similarity[pid], 6),
+                retrieved_for=sorted({bad_lines[i] for i in sel.retrieved_for[pid]}),
+                tags=pool_tags[pid],
+                via_tag=sel.via_tag[pid],
+                pool_line=pool_lines[pid],
+            )
+        )
     sims = [sel.similarity[p] for p in sel.pool_ids]
     summary = {
         "bad_cases": len(bad_rows),

@@ -50,8 +50,16 @@ def llm_tags(texts: list[str], backend, params, cache=None, parse_retries: int =
     from openrlhf_weakness.backends.parsed import generate_parsed
 
     prompts = [INSTAG_PROMPT.format(query=t) for t in texts]
-    values, _, report = generate_parsed(backend, prompts, params, lambda text: parse_llm_tags(text) or None,
-                                        parse_retries, TAG_REMINDER, "tagger", cache)  # fmt: skip
+    values, _, report = generate_parsed(
+        backend,
+        prompts,
+        params,
+        lambda text: parse_llm_tags(text) or None,
+        parse_retries,
+        TAG_REMINDER,
+        "tagger",
+        cache,
+    )
     return [tags or [] for tags in values], report
 
 

@@ -17,9 +17,13 @@ class StatConfig:
     skill_sample: int = flag(50, "training questions shown to the teacher to derive the skill list")
     max_skills: int = flag(5, "skills per labelled question")
     samples: int = flag(1, "student answers per dev question")
-    difficulty: str = flag("correctness", "correctness (majority of answers wrong), consistency (the most common "
-                           "of the answers appears fewer than 2 times) or prm (a process reward model's step scores, "
-                           "thresholds 0.85 / 0.85 / 0.7)", choices=["correctness", "consistency", "prm"])  # fmt: skip
+    difficulty: str = flag(
+        "correctness",
+        "correctness (majority of answers wrong), consistency (the most common "
+        "of the answers appears fewer than 2 times) or prm (a process reward model's step scores, "
+        "thresholds 0.85 / 0.85 / 0.7)",
+        choices=["correctness", "consistency", "prm"],
+    )
     prm_path: str | None = flag(None, "prm: Python file defining step_scores(question, answer) -> list of floats")
     k: int = flag(5, "STAT-Sel: examples drawn from map(s) per (difficult question, missing skill)")
     size: int = flag(

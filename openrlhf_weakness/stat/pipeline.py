@@ -83,8 +83,9 @@ class StatPipeline:
         from openrlhf_weakness.backends.driver import generate_all
 
         self._teacher_engine()
-        params = SamplingParams.from_config(replace(self.teacher, n=n, temperature=self.teacher.temperature
-                                                    if temperature is None else temperature))  # fmt: skip
+        params = SamplingParams.from_config(
+            replace(self.teacher, n=n, temperature=self.teacher.temperature if temperature is None else temperature)
+        )
         cache = open_cache(self.teacher, self.root / "cache")
         return generate_all(self._teacher_backend, prompts, params, cache, desc)[0]
 
@@ -105,8 +106,9 @@ class StatPipeline:
         backend = self._teacher_engine()
         params, cache = SamplingParams.from_config(self.teacher), open_cache(self.teacher, self.root / "cache")
         retries = getattr(self.teacher, "parse_retries", 0)
-        values, _, report = generate_parsed(backend, prompts, params, parse, retries, reminder,
-                                            f"teacher {stage}", cache)  # fmt: skip
+        values, _, report = generate_parsed(
+            backend, prompts, params, parse, retries, reminder, f"teacher {stage}", cache
+        )
         self.log(report.line())
         write_json(self.root / f"{stage}.parse.json", report.as_dict())
         return values
@@ -122,9 +124,13 @@ class StatPipeline:
         from openrlhf_weakness.stat.skills import SkillList
         from openrlhf_weakness.stat.teacher import SKILLS_PROMPT, parse_skill_list
 
-        settings = {"skill_list": self.cfg.skill_list, "skill_list_digest": file_digest(self.cfg.skill_list),
-                    "skill_key": self.cfg.skill_key, "skill_sample": self.cfg.skill_sample,
-                    "teacher": None if self.cfg.skill_list or self.cfg.skill_key else model_settings(self.teacher)}  # fmt: skip
+        settings = {
+            "skill_list": self.cfg.skill_list,
+            "skill_list_digest": file_digest(self.cfg.skill_list),
+            "skill_key": self.cfg.skill_key,
+            "skill_sample": self.cfg.skill_sample,
+            "teacher": None if self.cfg.skill_list or self.cfg.skill_key else model_settings(self.teacher),
+        }
         sig, reuse = self._stage("skills", settings, [train_sig], ["skills.json"])
         path = self.root / "skills.json"
         if not reuse:
@@ -153,8 +159,11 @@ class StatPipeline:
         from openrlhf_weakness.retrieve.tags import field_tags
         from openrlhf_weakness.stat.teacher import LABEL_PROMPT, parse_labels
 
-        settings = {"skill_key": self.cfg.skill_key, "max_skills": self.cfg.max_skills,
-                    "teacher": None if self.cfg.skill_key else model_settings(self.teacher)}  # fmt: skip
+        settings = {
+            "skill_key": self.cfg.skill_key,
+            "max_skills": self.cfg.max_skills,
+            "teacher": None if self.cfg.skill_key else model_settings(self.teacher),
+        }
         sig, reuse = self._stage("labels", settings, [skills_sig], ["labels.jsonl"])
         path = self.root / "labels.jsonl"
         if not reuse:
@@ -162,8 +171,10 @@ class StatPipeline:
                 labels = [skills.resolve(tags, self.cfg.max_skills) for tags in field_tags(train, self.cfg.skill_key)]
             else:
                 listing = "\n".join(skills.names)
-                prompts = [LABEL_PROMPT.format(skills=listing, question=r[self.key["input"]], max_skills=self.cfg.max_skills)
-                           for r in train]  # fmt: skip
+                prompts = [
+                    LABEL_PROMPT.format(skills=listing, question=r[self.key["input"]], max_skills=self.cfg.max_skills)
+                    for r in train
+                ]
                 parsed = self.ask_teacher_parsed(
                     prompts,
                     "labels",
@@ -174,8 +185,10 @@ class StatPipeline:
                 labels = [found or [] for found in parsed]
             write_jsonl(path, [dict(row, skills=lab) for row, lab in zip(train, labels)])
             self.records.done("labels", sig, settings)
-            self.log(f"labels: {sum(1 for lab in labels if not lab)} of {len(labels)} examples have no known skill; "
-                     f"unknown names dropped: {sum(skills.dropped.values())}")  # fmt: skip
+            self.log(
+                f"labels: {sum(1 for lab in labels if not lab)} of {len(labels)} examples have no known skill; "
+                f"unknown names dropped: {sum(skills.dropped.values())}"
+            )
         return [json.loads(line)["skills"] for line in open(path)], sig
 
     def difficult(self, dev: list[dict], dev_sig: str) -> tuple[list[dict], str]:
@@ -190,10 +203,14 @@ class StatPipeline:
         from openrlhf_weakness.stat.profile import prm_difficult
         from openrlhf_weakness.stat.synthesis import final_answer
 
-        settings = {"student": model_settings(self.gen), "samples": self.cfg.samples, "difficulty": self.cfg.difficulty,
-                    "prm": file_digest(self.cfg.prm_path) if self.cfg.difficulty == "prm" else None,
-                    "assess": asdict(self.assess),
-                    "judge": model_settings(self.judge) if self.judge else None}  # fmt: skip
+        settings = {
+            "student": model_settings(self.gen),
+            "samples": self.cfg.samples,
+            "difficulty": self.cfg.difficulty,
+            "prm": file_digest(self.cfg.prm_path) if self.cfg.difficulty == "prm" else None,
+            "assess": asdict(self.assess),
+            "judge": model_settings(self.judge) if self.judge else None,
+        }
         sig, reuse = self._stage("difficult", settings, [dev_sig], ["dev_answers.jsonl"])
         path = self.root / "dev_answers.jsonl"
         if not reuse:
@@ -233,8 +250,13 @@ class StatPipeline:
 
         out = []
         for row in self.load(path, ["prompt", "response", "label"]):
-            item = {self.key["input"]: row["prompt"], self.key["reference"]: reference_text(row["label"]),
-                    "responses": [row["response"]], "difficult": True, "from_ledger": True}  # fmt: skip
+            item = {
+                self.key["input"]: row["prompt"],
+                self.key["reference"]: reference_text(row["label"]),
+                "responses": [row["response"]],
+                "difficult": True,
+                "from_ledger": True,
+            }
             if self.cfg.skill_key:
                 item[self.cfg.skill_key] = row.get("datasource")
             out.append(item)
@@ -257,8 +279,11 @@ class StatPipeline:
         from openrlhf_weakness.retrieve.tags import field_tags
         from openrlhf_weakness.stat.teacher import MISSING_PROMPT, parse_missing
 
-        settings = {"teacher": model_settings(self.teacher) if self.teacher.model else None,
-                    "max_skills": self.cfg.max_skills, "skill_key": self.cfg.skill_key}  # fmt: skip
+        settings = {
+            "teacher": model_settings(self.teacher) if self.teacher.model else None,
+            "max_skills": self.cfg.max_skills,
+            "skill_key": self.cfg.skill_key,
+        }
         sig, reuse = self._stage("missing", settings, inputs, ["missing.jsonl"])
         path = self.root / "missing.jsonl"
         if not reuse:
@@ -266,17 +291,31 @@ class StatPipeline:
             if self.teacher.model:
                 listing = "\n".join(skills.names)
 
-                prompts = [MISSING_PROMPT.format(skills=listing, question=r[self.key["input"]], answer=r["responses"][0],
-                                                 reference=r[self.key["reference"]]) for r in difficult]  # fmt: skip
+                prompts = [
+                    MISSING_PROMPT.format(
+                        skills=listing,
+                        question=r[self.key["input"]],
+                        answer=r["responses"][0],
+                        reference=r[self.key["reference"]],
+                    )
+                    for r in difficult
+                ]
+
                 def parse(text: str):
                     verdict, missing = parse_missing(text, skills, self.cfg.max_skills)
                     return (verdict, missing) if verdict != "unknown" or missing else None
 
-                parsed = self.ask_teacher_parsed(
-                    prompts, "missing", parse,
-                    "Reply again in the required format: <judge>correct</judge> or <judge>incorrect</judge>, then "
-                    "the missing skills from the list inside <skill>...</skill>.",
-                ) if prompts else []  # fmt: skip
+                parsed = (
+                    self.ask_teacher_parsed(
+                        prompts,
+                        "missing",
+                        parse,
+                        "Reply again in the required format: <judge>correct</judge> or <judge>incorrect</judge>, then "
+                        "the missing skills from the list inside <skill>...</skill>.",
+                    )
+                    if prompts
+                    else []
+                )
                 for row, found in zip(difficult, parsed):
                     verdict, missing = found or ("unknown", [])
                     rows.append(dict(row, verdict=verdict, missing=missing))
@@ -336,8 +375,12 @@ class StatPipeline:
         from openrlhf_weakness.stat.synthesis import consistent_solutions
         from openrlhf_weakness.stat.teacher import SYNTH_PROMPT, parse_questions
 
-        settings = {"teacher": model_settings(self.teacher), "syn_per_pair": self.cfg.syn_per_pair,
-                    "syn_solutions": self.cfg.syn_solutions, "seed": self.cfg.seed}  # fmt: skip
+        settings = {
+            "teacher": model_settings(self.teacher),
+            "syn_per_pair": self.cfg.syn_per_pair,
+            "syn_solutions": self.cfg.syn_solutions,
+            "seed": self.cfg.seed,
+        }
         sig, reuse = self._stage("synthesize", settings, inputs, ["stat_syn.jsonl"])
         path = self.root / "stat_syn.jsonl"
         if reuse:
@@ -362,8 +405,9 @@ class StatPipeline:
         self.counts["syn_near_duplicates"] = len(questions) - len(fresh)
         solved = []
         if fresh:
-            solved = self.ask_teacher([q for q, _ in fresh], "solve new questions", n=self.cfg.syn_solutions,
-                                      temperature=0.7)  # fmt: skip
+            solved = self.ask_teacher(
+                [q for q, _ in fresh], "solve new questions", n=self.cfg.syn_solutions, temperature=0.7
+            )
         rows = []
         for (q, s), sols in zip(fresh, solved):
             agreeing = consistent_solutions(sols)
@@ -396,23 +440,37 @@ class StatPipeline:
             ledger = self.ledger_rows(self.data.ledger)
             self.log(f"difficult: {len(ledger)} more from the ledger")
             difficult += ledger
-        final = {"run_dir": str(self.root), "skills": len(skills.names), "train": len(train), "dev": len(answered),
-                 "difficult": len(difficult)}  # fmt: skip
+        final = {
+            "run_dir": str(self.root),
+            "skills": len(skills.names),
+            "train": len(train),
+            "dev": len(answered),
+            "difficult": len(difficult),
+        }
         if difficult:
-            missing, missing_sig = self.missing(difficult, skills, [skills_sig, difficult_sig,
-                                                                    file_digest(self.data.ledger)])  # fmt: skip
+            missing, missing_sig = self.missing(
+                difficult, skills, [skills_sig, difficult_sig, file_digest(self.data.ledger)]
+            )
             final["profile"] = self.select(train, labels, missing, [labels_sig, missing_sig])["counts"]
             if self.cfg.syn_enable:
-                final["stat_syn_rows"] = self.synthesize(train, labels, difficult, missing, test,
-                                                         [labels_sig, missing_sig, file_digest(self.data.test)])  # fmt: skip
+                final["stat_syn_rows"] = self.synthesize(
+                    train, labels, difficult, missing, test, [labels_sig, missing_sig, file_digest(self.data.test)]
+                )
         else:
             self.log("no difficult questions: nothing to target")
         parse = {p.name.split(".")[0]: json.loads(p.read_text()) for p in sorted(self.root.glob("*.parse.json"))}
-        final.update(counts=dict(self.counts), stages=self.records.decisions, stage_seconds=self.records.seconds,
-                     parse=parse)  # fmt: skip
+        final.update(
+            counts=dict(self.counts), stages=self.records.decisions, stage_seconds=self.records.seconds, parse=parse
+        )
         write_stat_report(self.root, final)
-        self.log(f"done: {self.root}/final.json, report.md" + (", stat_sel.jsonl (weights), stat_sel_draw.jsonl, grpo_prompts.jsonl, "
-                                                                 "profile.json, profile.png" if difficult else ""))  # fmt: skip
+        self.log(
+            f"done: {self.root}/final.json, report.md"
+            + (
+                ", stat_sel.jsonl (weights), stat_sel_draw.jsonl, grpo_prompts.jsonl, " "profile.json, profile.png"
+                if difficult
+                else ""
+            )
+        )
         return final
 
 
@@ -420,16 +478,33 @@ def write_stat_report(root: Path, final: dict) -> None:
     from openrlhf_weakness.io import write_json
 
     write_json(root / "final.json", final)
-    lines = [f"# STAT run: {root}", "", f"- training examples: {final['train']}; skills: {final['skills']}",
-             f"- dev questions: {final['dev']}; difficult (with the ledger): {final['difficult']}", ""]  # fmt: skip
+    lines = [
+        f"# STAT run: {root}",
+        "",
+        f"- training examples: {final['train']}; skills: {final['skills']}",
+        f"- dev questions: {final['dev']}; difficult (with the ledger): {final['difficult']}",
+        "",
+    ]
     if final.get("profile"):
-        lines += ["## Missing-Skill-Profile", "", "![profile](profile.png)", "", "| skill | difficult questions |",
-                  "|---|---|"] + [f"| {k} | {v} |" for k, v in list(final["profile"].items())[:20]] + [""]  # fmt: skip
+        lines += (
+            [
+                "## Missing-Skill-Profile",
+                "",
+                "![profile](profile.png)",
+                "",
+                "| skill | difficult questions |",
+                "|---|---|",
+            ]
+            + [f"| {k} | {v} |" for k, v in list(final["profile"].items())[:20]]
+            + [""]
+        )
     if "stat_syn_rows" in final:
         lines += [f"STAT-Syn rows: {final['stat_syn_rows']}", ""]
     lines += ["## Stages", "", "| stage | action | why | seconds |", "|---|---|---|---|"]
-    lines += [f"| {d['stage']} | {d['action']} | {d.get('why', '')} | {final['stage_seconds'].get(d['stage'], 0):.1f} |"
-              for d in final["stages"]]  # fmt: skip
+    lines += [
+        f"| {d['stage']} | {d['action']} | {d.get('why', '')} | {final['stage_seconds'].get(d['stage'], 0):.1f} |"
+        for d in final["stages"]
+    ]
     tmp = root / "report.md.tmp"
     tmp.write_text("\n".join(lines) + "\n")
     tmp.replace(root / "report.md")

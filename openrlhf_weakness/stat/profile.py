@@ -42,8 +42,11 @@ class SkillMap:
         owner = np.repeat(np.arange(self.n_examples), np.diff(self.offsets))
         order = np.argsort(self.ids, kind="stable")
         bounds = np.concatenate([[0], np.cumsum(self.sizes)])
-        return {name: np.unique(owner[order[bounds[s] : bounds[s + 1]]])
-                for s, name in enumerate(self.names) if self.sizes[s]}  # fmt: skip
+        return {
+            name: np.unique(owner[order[bounds[s] : bounds[s + 1]]])
+            for s, name in enumerate(self.names)
+            if self.sizes[s]
+        }
 
     def members(self, skill: str) -> np.ndarray:
         return self.members_by_skill().get(skill, np.zeros(0, dtype=np.int64))
@@ -58,8 +61,10 @@ def sel_weights(skill_map: SkillMap, profile: dict[str, int], k: int = 5) -> tup
     """Per-example weights and a report of what was dropped; raises when every weight would be zero."""
     index = {n: i for i, n in enumerate(skill_map.names)}
     per_skill = np.zeros(len(skill_map.names), dtype=np.float64)
-    report = {"profile_skills_not_in_map": sorted(s for s in profile if s not in index),
-              "map_skills_without_examples": [n for n, c in zip(skill_map.names, skill_map.sizes) if c == 0]}  # fmt: skip
+    report = {
+        "profile_skills_not_in_map": sorted(s for s in profile if s not in index),
+        "map_skills_without_examples": [n for n, c in zip(skill_map.names, skill_map.sizes) if c == 0],
+    }
     for skill, count in profile.items():
         sid = index.get(skill)
         if sid is not None and skill_map.sizes[sid] > 0:

@@ -21,8 +21,15 @@ class SkillWeightedSampler(DistributedSampler):
         total: int | None = None,
         consumed_samples: int = 0,
     ):
-        super().__init__(dataset, num_replicas=num_replicas, rank=rank, shuffle=True, seed=seed, drop_last=True,
-                         consumed_samples=consumed_samples)  # fmt: skip
+        super().__init__(
+            dataset,
+            num_replicas=num_replicas,
+            rank=rank,
+            shuffle=True,
+            seed=seed,
+            drop_last=True,
+            consumed_samples=consumed_samples,
+        )
         w = torch.as_tensor(np.asarray(weights, dtype=np.float64))
         if w.numel() != len(dataset):
             raise ValueError(f"{w.numel()} weights for a dataset of {len(dataset)} examples")

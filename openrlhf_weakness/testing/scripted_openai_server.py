@@ -92,8 +92,9 @@ class ScriptedOpenAIServer:
             answer = self.answer_fn(message) if self.answer_fn else f"echo: {message}"
             n = body.get("n", 1)
             answers = answer if isinstance(answer, list) else [answer]  # a list: the n sampled answers, in turn
-            choices = [{"index": i, "message": {"role": "assistant", "content": answers[i % len(answers)]}}
-                       for i in range(n)]  # fmt: skip
+            choices = [
+                {"index": i, "message": {"role": "assistant", "content": answers[i % len(answers)]}} for i in range(n)
+            ]
             return web.Response(text=json.dumps({"choices": choices}), content_type="application/json")
         finally:
             self._active -= 1

@@ -31,8 +31,21 @@ class TransformersServer:
         exe = shutil.which("transformers", path=str(Path(sys.executable).parent)) or shutil.which("transformers")
         if exe is None:
             raise RuntimeError("`transformers` CLI not found: install transformers[serving] (make install does)")
-        cmd = [exe, "serve", self.model, "--host", "127.0.0.1", "--port", str(self.port), "--device", "cpu",
-               "--dtype", "float32", "--log-level", "warning"]  # fmt: skip
+        cmd = [
+            exe,
+            "serve",
+            self.model,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--device",
+            "cpu",
+            "--dtype",
+            "float32",
+            "--log-level",
+            "warning",
+        ]
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         log = open(self.log_path, "w")
         env = dict(os.environ, HF_HUB_OFFLINE="1")
