@@ -143,7 +143,7 @@ class Experiment:
     def sft(self, rows: list[dict], name: str, seed: int, weights: list[float] | None = None) -> str:
         """SFT on ``rows`` (OpenRLHF's train_sft), or, with ``weights``, on all of them through STAT's weighted
         sampler drawing ``--stat_rows`` rows per epoch (train_stat_sft): the same steps as the materialised draw."""
-        from openrlhf_weakness.apt.pairs import reference_text
+        from openrlhf_weakness.data.labels import reference_text
         from openrlhf_weakness.io import write_jsonl
 
         data = self.work / "arms" / f"{name}-s{seed}.jsonl"  # the real setting's worked solution, as APT's chosen

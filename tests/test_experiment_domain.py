@@ -52,7 +52,7 @@ def test_pretraining_lowers_the_loss_and_writes_a_loadable_model(tmp_path):
 
 
 def test_real_domain_splits_are_disjoint_labelled_and_their_solutions_score_right(tmp_path):
-    from openrlhf_weakness.apt.pairs import reference_text
+    from openrlhf_weakness.data.labels import reference_text
     from openrlhf_weakness.demo.rg_score import score as rg_score
     from openrlhf_weakness.experiment.real import RealSizes, build_real_domain
 

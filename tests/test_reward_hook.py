@@ -11,8 +11,9 @@ import threading
 
 import pytest
 
+from openrlhf_weakness.data.labels import parse_label
 from openrlhf_weakness.hooks.ledger import append_failures
-from openrlhf_weakness.hooks.rewarder import Rewarder, RewardHookConfig, parse_label, split_response
+from openrlhf_weakness.hooks.rewarder import Rewarder, RewardHookConfig, split_response
 from openrlhf_weakness.testing.app_thread import AppThread
 
 PROMPT = "<|im_start|>user\nWhat is 37 plus 48?<|im_end|>\n<|im_start|>assistant\n"

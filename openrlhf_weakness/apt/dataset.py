@@ -10,7 +10,7 @@ import torch
 from openrlhf.datasets import RewardDataset
 
 from openrlhf_weakness.apt.config import APTTrainConfig
-from openrlhf_weakness.apt.validate import valid_weight
+from openrlhf_weakness.data.validate import valid_weight
 
 NO_SOURCE = ""
 

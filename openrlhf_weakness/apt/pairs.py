@@ -4,12 +4,12 @@ iteration) and a weight. Rows without ``rejected`` train the SFT term only."""
 
 from __future__ import annotations
 
-import json
 import random
 from collections import Counter
 from dataclasses import dataclass
 
 from openrlhf_weakness.config import flag
+from openrlhf_weakness.data.labels import reference_text
 
 
 @dataclass
@@ -51,23 +51,6 @@ class PairsConfig:
     sample_temperature: float = flag(0.8, "temperature of those samples")
     iteration: int = flag(0, "iteration number written into every row")
     seed: int = flag(0, "seed for other_reference and sampled_wrong choices")
-
-
-def reference_text(value):
-    """A reference as text: labels may be JSON objects ({"answer": ..., "datasource": ...}); one that carries a worked
-    ``solution`` gives that, the text the model should learn to write (assessors still read ``answer``)."""
-    if isinstance(value, dict) or (isinstance(value, str) and value.strip().startswith("{")):
-        from openrlhf_weakness.hooks.rewarder import parse_label
-
-        try:
-            label = json.loads(value) if isinstance(value, str) else value
-            solution = label.get("solution") if isinstance(label, dict) else None
-            if isinstance(solution, str) and solution.strip():
-                return solution
-            return parse_label(label)[0]
-        except ValueError:
-            return value
-    return value
 
 
 def bad_case_answers(row: dict, cfg: PairsConfig, resp: str, rng: random.Random, counts: Counter):

@@ -41,7 +41,7 @@ def main(argv: list[str] | None = None) -> None:
         openrlhf_cli.run(OPENRLHF_MODULE, rest)
         return
     from openrlhf_weakness.apt.config import APTTrainConfig
-    from openrlhf_weakness.apt.validate import local_files, validate_pairs_file
+    from openrlhf_weakness.data.validate import local_files, validate_pairs_file
     from openrlhf_weakness.io import DataError
 
     apt = from_namespace(APTTrainConfig, nested(known).apt)

@@ -35,7 +35,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _validate(path: str, key: str) -> None:
-    from openrlhf_weakness.apt.validate import valid_weight
+    from openrlhf_weakness.data.validate import valid_weight
     from openrlhf_weakness.io import DataError, iter_jsonl
 
     rows = 0
@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> None:
     sampler = from_namespace(StatSamplerConfig, nested(known).stat)
     weight_key, total = sampler.weight_key, sampler.total
     args = openrlhf_cli.parse_args(OPENRLHF_MODULE, rest)
-    from openrlhf_weakness.apt.validate import local_files, validate_sft_file
+    from openrlhf_weakness.data.validate import local_files, validate_sft_file
     from openrlhf_weakness.io import DataError
 
     try:  # every row as OpenRLHF's SFTDataset will read it, before any model loads

@@ -20,6 +20,7 @@ from collections import deque
 from dataclasses import dataclass, fields
 
 from openrlhf_weakness.config import flag
+from openrlhf_weakness.data.labels import parse_label
 
 log = logging.getLogger(__name__)
 CONFIG_ENV = "ORW_REWARD_CONFIG"
@@ -102,24 +103,6 @@ def split_response(query: str, prompt) -> str:
     if prompt_text and prompt_text in text:
         text = text[text.rfind(prompt_text) + len(prompt_text) :]
     return SPECIAL_TOKEN.sub("", text).strip()
-
-
-def parse_label(label) -> tuple[object, str]:
-    """(reference, datasource) from a label: a plain answer, or a dict / JSON object with answer|reference|label|tests
-    and optionally datasource|skill."""
-    if isinstance(label, str) and label.strip().startswith("{"):
-        try:
-            label = json.loads(label)
-        except ValueError:
-            pass
-    if isinstance(label, dict):
-        for key in ("answer", "reference", "label", "tests"):
-            if key in label:
-                return label[key], str(label.get("datasource") or label.get("skill") or "")
-        raise ValueError(f"label has none of answer/reference/label/tests: {sorted(label)}")
-    if isinstance(label, bool) or not isinstance(label, (str, int, float, list)):
-        raise ValueError(f"label of type {type(label).__name__} is not usable")
-    return (str(label) if isinstance(label, (int, float)) else label), ""
 
 
 class Rewarder:

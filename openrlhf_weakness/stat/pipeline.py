@@ -246,7 +246,7 @@ class StatPipeline:
 
     def ledger_rows(self, path: str) -> list[dict]:
         """Weakness-ledger failures (GRPO's reward hook) as difficult questions; their datasource is their skill."""
-        from openrlhf_weakness.apt.pairs import reference_text
+        from openrlhf_weakness.data.labels import reference_text
 
         out = []
         for row in self.load(path, ["prompt", "response", "label"]):
