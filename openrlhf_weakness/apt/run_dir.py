@@ -54,10 +54,6 @@ class RunDir:
         return path
 
     @staticmethod
-    def done(path: Path) -> bool:
-        return path.exists()
-
-    @staticmethod
     def clear_partial(path: Path) -> None:
         """Remove what an interrupted stage left behind (a temporary artifact)."""
         if path.is_dir():

@@ -2,20 +2,37 @@
 
 from __future__ import annotations
 
+import functools
 import sys
 
 
 class CliError(SystemExit):
-    """Stop a command with exit status 2 (argparse's status for bad usage) and one line on stderr naming the command;
-    the line is also the exception's text, so a caller in the same process can read it."""
+    """Stop a command with exit status 2 (argparse's status for bad usage) and one line naming the command, which
+    :func:`cli_entry` prints on stderr; the line is also the exception's text, for a caller in the same process."""
 
     def __init__(self, prog: str, message) -> None:
         super().__init__(2)
         self.message = f"{prog}: {message}"
-        print(self.message, file=sys.stderr, flush=True)
 
     def __str__(self) -> str:
         return self.message
+
+
+def cli_entry(main):
+    """Every command's ``main`` goes through this: a :class:`CliError` becomes its one line on stderr and exit status
+    2; any other exception keeps its traceback."""
+
+    @functools.wraps(main)
+    def run(*args, **kwargs):
+        try:
+            return main(*args, **kwargs)
+        except CliError as err:  # printed once, then raised on: status 2, and its text for in-process callers
+            if not getattr(err, "printed", False):
+                print(err.message, file=sys.stderr, flush=True)
+                err.printed = True
+            raise
+
+    return run
 
 
 def apply_patches(prog: str) -> list[str]:

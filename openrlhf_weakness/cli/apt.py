@@ -16,7 +16,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from openrlhf_weakness.cli import CliError, apply_patches
+from openrlhf_weakness.cli import CliError, apply_patches, cli_entry
 from openrlhf_weakness.config import add_flags, from_namespace, nested
 
 
@@ -62,6 +62,7 @@ def check_training_flags(train_args: list[str]) -> None:
     openrlhf_cli.parse_args(train_apt.OPENRLHF_MODULE, rest)
 
 
+@cli_entry
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     split = argv.index("--") if "--" in argv else len(argv)

@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from openrlhf_weakness.cli import apply_patches
+from openrlhf_weakness.cli import apply_patches, cli_entry
 from openrlhf_weakness.config import add_flags, flag, from_namespace, nested
 
 
@@ -147,6 +147,7 @@ def results_table(final: dict, baselines: dict) -> str:
     return "\n".join(lines)
 
 
+@cli_entry
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="openrlhf_weakness.cli.demo", description=__doc__.splitlines()[0])
     add_flags(parser, DemoConfig, "demo")

@@ -14,6 +14,8 @@ import sys
 import time
 from pathlib import Path
 
+from openrlhf_weakness.cli import cli_entry
+
 SKILLS = {
     "chain_sum": ("chain_sum", dict(min_terms=2, max_terms=2, min_digits=1, max_digits=2)),
     "basic_arithmetic": (
@@ -120,6 +122,7 @@ def sft(student: str, data: str, out: Path, log: Path, lr: float, epochs: int) -
     return _train_once("openrlhf_weakness.cli.train_stat_sft", args, out, log)
 
 
+@cli_entry
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="openrlhf_weakness.cli.demo_stat", description=__doc__.splitlines()[0])
     parser.add_argument("--work_dir", default="runs/demo_stat")

@@ -14,7 +14,7 @@ import time
 from importlib.metadata import PackageNotFoundError, distributions, version
 from pathlib import Path
 
-from openrlhf_weakness.cli import CliError
+from openrlhf_weakness.cli import CliError, cli_entry
 from openrlhf_weakness.config import add_flags, from_namespace, nested
 from openrlhf_weakness.gpu_doctor import GPUDoctorConfig, selected_checks
 
@@ -172,6 +172,7 @@ def run_short_grpo(work_dir: Path) -> dict:
     }
 
 
+@cli_entry
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--skip_dpo", action="store_true", help="Only print the machine report")

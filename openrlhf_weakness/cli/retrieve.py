@@ -14,7 +14,7 @@ import argparse
 import sys
 from dataclasses import dataclass
 
-from openrlhf_weakness.cli import CliError
+from openrlhf_weakness.cli import CliError, cli_entry
 from openrlhf_weakness.config import add_flags, flag, from_namespace, nested
 
 
@@ -44,6 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@cli_entry
 def main(argv: list[str] | None = None) -> int:
     args = nested(build_parser().parse_args(argv))
     from openrlhf_weakness.backends.config import RoleConfig

@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import sys
 
+from openrlhf_weakness.cli import cli_entry
 
+
+@cli_entry
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     if not argv or argv[0] in ("-h", "--help") or not argv[0].startswith("openrlhf."):

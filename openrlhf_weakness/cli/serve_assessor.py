@@ -19,7 +19,7 @@ import sys
 import time
 from dataclasses import dataclass
 
-from openrlhf_weakness.cli import CliError
+from openrlhf_weakness.cli import CliError, cli_entry
 from openrlhf_weakness.config import add_flags, flag, from_namespace, nested
 
 
@@ -105,6 +105,7 @@ def make_app(
     return app
 
 
+@cli_entry
 def main(argv: list[str] | None = None) -> int:
     args = nested(build_parser().parse_args(argv))
     from aiohttp import web

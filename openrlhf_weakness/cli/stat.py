@@ -17,7 +17,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from openrlhf_weakness.cli import CliError
+from openrlhf_weakness.cli import CliError, cli_entry
 from openrlhf_weakness.config import add_flags, from_namespace, nested
 
 
@@ -36,6 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@cli_entry
 def main(argv: list[str] | None = None) -> int:
     args = nested(build_parser().parse_args(argv))
     from openrlhf_weakness.assess.config import AssessConfig

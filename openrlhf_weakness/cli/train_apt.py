@@ -13,7 +13,7 @@ import argparse
 import functools
 import sys
 
-from openrlhf_weakness.cli import CliError, apply_patches
+from openrlhf_weakness.cli import CliError, apply_patches, cli_entry
 from openrlhf_weakness.config import add_flags, from_namespace, nested
 
 OPENRLHF_MODULE = "openrlhf.cli.train_dpo"
@@ -27,6 +27,7 @@ def _apt_parser():
     return parser
 
 
+@cli_entry
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     apt_parser = _apt_parser()

@@ -15,7 +15,7 @@ import argparse
 import logging
 import sys
 
-from openrlhf_weakness.cli import CliError
+from openrlhf_weakness.cli import CliError, cli_entry
 from openrlhf_weakness.config import add_flags, from_namespace, nested
 
 PROG = "openrlhf_weakness.cli.train_grpo"
@@ -81,6 +81,7 @@ def standin_argv(argv: list[str], cuda: bool) -> tuple[list[str], list[str]]:
     return out, notes
 
 
+@cli_entry
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     parser = _parser()

@@ -14,7 +14,7 @@ import functools
 import sys
 from dataclasses import dataclass
 
-from openrlhf_weakness.cli import CliError, apply_patches
+from openrlhf_weakness.cli import CliError, apply_patches, cli_entry
 from openrlhf_weakness.config import add_flags, flag, from_namespace, nested
 
 OPENRLHF_MODULE = "openrlhf.cli.train_sft"
@@ -48,6 +48,7 @@ def _validate(path: str, key: str) -> None:
         raise DataError(path, None, f"every '{key}' is 0: nothing would ever be drawn")
 
 
+@cli_entry
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     known, rest = _parser().parse_known_args(argv)

@@ -75,8 +75,3 @@ def apply() -> list[str]:
 def active() -> list[str]:
     """Names of the patches applied in this process."""
     return list(_APPLIED)
-
-
-def describe() -> list[tuple[str, str]]:
-    """(name, why) of every patch this package carries, for the doctor and the README."""
-    return [(p.name, p.why) for p in _patches()]
