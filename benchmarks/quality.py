@@ -531,6 +531,9 @@ def plot(summary: dict, path: Path) -> None:
 
 
 def main() -> None:
+    from openrlhf_weakness.cli import show_library_logs
+
+    show_library_logs()  # the loops' stage progress, as the commands show it
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
         "--setting",

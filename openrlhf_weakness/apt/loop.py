@@ -6,6 +6,7 @@ when its artifact exists, so rerunning the same command resumes."""
 from __future__ import annotations
 
 import json
+import logging
 import os
 import time
 from dataclasses import asdict, dataclass, replace
@@ -15,6 +16,8 @@ from openrlhf_weakness.apt.loop_config import APTLoopConfig
 from openrlhf_weakness.apt.run_dir import RunDir, read_json, write_json
 from openrlhf_weakness.backends.hf import PromptTooLong
 from openrlhf_weakness.config import flag
+
+logger = logging.getLogger(__name__)
 
 
 class SourcedRows(list):
@@ -129,7 +132,7 @@ class APTLoop:
 
     # ---- shared pieces -------------------------------------------------------------------------------------
     def log(self, message: str) -> None:
-        print(f"[apt] {message}", flush=True)
+        logger.info("[apt] %s", message)
 
     def _timed(self, name: str, fn):
         start = time.perf_counter()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import logging
 import sys
 
 
@@ -18,12 +19,37 @@ class CliError(SystemExit):
         return self.message
 
 
+class _CurrentStdout(logging.StreamHandler):
+    """Writes to whatever ``sys.stdout`` is at the time of the record (a test's capture, a redirect)."""
+
+    @property
+    def stream(self):
+        return sys.stdout
+
+    @stream.setter
+    def stream(self, _value):
+        pass
+
+
+def show_library_logs() -> None:
+    """The library logs through ``logging``; a command shows its INFO records (stage progress, decisions) on stdout,
+    as plain lines. Installed once per process."""
+    logger = logging.getLogger("openrlhf_weakness")
+    if not any(isinstance(h, _CurrentStdout) for h in logger.handlers):
+        handler = _CurrentStdout()
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+        logger.propagate = False
+
+
 def cli_entry(main):
     """Every command's ``main`` goes through this: a :class:`CliError` becomes its one line on stderr and exit status
     2; any other exception keeps its traceback."""
 
     @functools.wraps(main)
     def run(*args, **kwargs):
+        show_library_logs()
         try:
             return main(*args, **kwargs)
         except CliError as err:  # printed once, then raised on: status 2, and its text for in-process callers

@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from openrlhf_weakness.cli import apply_patches, cli_entry
+from openrlhf_weakness.cli import CliError, apply_patches, cli_entry
 from openrlhf_weakness.config import add_flags, flag, from_namespace, nested
 
 
@@ -161,13 +161,16 @@ def main(argv: list[str] | None = None) -> int:
     from openrlhf_weakness.backends.config import GenerationConfig
     from openrlhf_weakness.demo import rg_score
     from openrlhf_weakness.demo.data import build_demo_data
-    from openrlhf_weakness.demo.student import student_model
+    from openrlhf_weakness.demo.student import StudentMissing, student_model
     from openrlhf_weakness.retrieve.config import RetrieveConfig
 
     apply_patches("demo")
     work = Path(cfg.work_dir)
     data = build_demo_data(work / "data", cfg.train, cfg.dev, cfg.test, cfg.pool, cfg.guard)
-    student = student_model(work / "models")
+    try:
+        student = student_model(work / "models")
+    except StudentMissing as err:
+        raise CliError("demo", err) from None
     common = [a for a in _train_common(cfg) if a != "--data.apply_chat_template"]  # the loop sets it from --gen
     train_args = common + ["--model.beta", "0.1", "--apt.sft_coef", str(cfg.sft_coef)]
     loop_cfg = APTLoopConfig(

@@ -141,14 +141,17 @@ def main(argv: list[str] | None = None) -> int:
     start = time.time()
     from openrlhf_weakness.cli import apply_patches
     from openrlhf_weakness.demo import rg_score
-    from openrlhf_weakness.demo.student import student_model
+    from openrlhf_weakness.demo.student import StudentMissing, student_model
     from openrlhf_weakness.io import write_jsonl
     from openrlhf_weakness.stat.skills import normalize_skill
 
     apply_patches("demo_stat")
     work = Path(opts.work_dir)
     paths = build_data(work / "data", opts.train, opts.dev, opts.test)
-    student = student_model(Path("runs/demo") / "models")
+    try:
+        student = student_model(Path("runs/demo") / "models")
+    except StudentMissing as err:
+        raise CliError("demo_stat", err) from None
     from openrlhf_weakness.assess.config import AssessConfig
     from openrlhf_weakness.backends.config import GenerationConfig
     from openrlhf_weakness.cli import CliError

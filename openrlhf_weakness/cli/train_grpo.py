@@ -12,7 +12,6 @@ and OpenRLHF's trainer, experience maker, advantage estimators, losses, checkpoi
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 
 from openrlhf_weakness.cli import CliError, cli_entry
@@ -119,7 +118,6 @@ def run_with_standin(cfg, argv: list[str]) -> None:
     from openrlhf_weakness.patches import UnsupportedOpenRLHFVersion, cuda_available
     from openrlhf_weakness.rollout import cpu_ray, hf_engine, trace
 
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     os.environ[hf_engine.DTYPE_ENV] = cfg.dtype
     os.environ[hf_engine.MAX_BATCH_ENV] = str(cfg.max_batch)
     if cfg.trace:

