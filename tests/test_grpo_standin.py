@@ -72,7 +72,7 @@ def test_the_hook_sees_real_labels_and_its_rewards_reach_openrlhf(grpo):
     ]  # unreadable labels are faults, not failures
     for row in ledger:
         a, b = map(int, re.search(r"What is (\d) plus (\d)\?", row["prompt"]).groups())
-        assert json.loads(row["label"]) == {"answer": str(a + b), "datasource": "add"}
+        assert json.loads(row["label"]) == {"answer": str(a + b), "datasource": "add", "question": row["input"]}
         assert row["score"] == 1 and not starts_with_letter(row["response"]) and row["datasource"] == "add"
     failures = Counter(row["step"] for row in ledger)
     assert set(failures) <= set(range(1, STEPS + 1))
@@ -183,6 +183,10 @@ def test_the_next_rounds_read_the_ledger(grpo, tmp_path):
     missing = read_jsonl(run / "missing.jsonl")
     assert len(missing) == len(rows) and all(m["missing"] == ["add"] for m in missing)
     assert [m["reference"] for m in missing] == answers
+    assert [m["input"] for m in missing] == [
+        json.loads(r["label"])["question"] for r in rows
+    ]  # as written, untemplated
+    assert all(m["input"].startswith("What is") and "<|im_start|>" in r["prompt"] for m, r in zip(missing, rows))
 
 
 DIES_MID_STEP = """

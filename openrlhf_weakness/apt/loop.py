@@ -249,7 +249,7 @@ class APTLoop:
         for row in rows:
             out.append(
                 {
-                    self.data.input_key: row["prompt"],
+                    self.data.input_key: row.get("input") or row["prompt"],
                     self.data.reference_key: row["label"],
                     "response": row["response"],
                     "score": row.get("score"),

@@ -29,6 +29,18 @@ def parse_label(label) -> tuple[object, str]:
     return (str(label) if isinstance(label, (int, float)) else label), ""
 
 
+def label_question(label) -> str | None:
+    """The raw question a label carries (``question``), if any: OpenRLHF hands reward functions the prompt after its
+    chat template, and the next round's rows want the question as written."""
+    if isinstance(label, str) and label.strip().startswith("{"):
+        try:
+            label = json.loads(label)
+        except ValueError:
+            return None
+    question = label.get("question") if isinstance(label, dict) else None
+    return question if isinstance(question, str) and question.strip() else None
+
+
 def reference_text(value):
     """A reference as text: labels may be JSON objects ({"answer": ..., "datasource": ...}); one that carries a worked
     ``solution`` gives that, the text the model should learn to write (assessors still read ``answer``)."""

@@ -20,7 +20,7 @@ from collections import deque
 from dataclasses import dataclass, fields
 
 from openrlhf_weakness.config import flag
-from openrlhf_weakness.data.labels import parse_label
+from openrlhf_weakness.data.labels import label_question, parse_label
 
 log = logging.getLogger(__name__)
 CONFIG_ENV = "ORW_REWARD_CONFIG"
@@ -194,6 +194,9 @@ class Rewarder:
                         "step": step,
                     }
                 )
+                question = label_question(failures[-1]["label"])
+                if question:  # the question as written, for the next round (prompt is after the chat template)
+                    failures[-1]["input"] = question
         logs = self._update_stats(rewards, faults, sources, n)
         logs["hook_timeouts"] = float(timeouts)
         logs["hook_seconds"] = time.monotonic() - started  # per call; OpenRLHF averages it over a step's samples

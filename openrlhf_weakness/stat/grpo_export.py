@@ -8,11 +8,13 @@ import json
 
 
 def grpo_prompt_rows(rows: list[dict], skills: list[list[str]], input_key: str, answer_key: str) -> list[dict]:
-    """One RL prompt row per training row: ``input``, ``label`` ({"answer", "datasource"} as JSON), ``datasource``
-    (the row's first skill, "default" without one, as OpenRLHF names rows without a datasource)."""
+    """One RL prompt row per training row: ``input``, ``label`` ({"answer", "datasource", "question"} as JSON: the
+    question lets the ledger keep it as written, not as the chat template made it), ``datasource`` (the row's first
+    skill, "default" without one, as OpenRLHF names rows without a datasource)."""
     out = []
     for row, row_skills in zip(rows, skills):
         skill = str(row_skills[0]) if row_skills else "default"
-        label = json.dumps({"answer": row[answer_key], "datasource": skill}, ensure_ascii=False)
+        label = {"answer": row[answer_key], "datasource": skill, "question": row[input_key]}
+        label = json.dumps(label, ensure_ascii=False)
         out.append({"input": row[input_key], "label": label, "datasource": skill})
     return out

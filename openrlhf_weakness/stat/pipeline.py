@@ -254,7 +254,7 @@ class StatPipeline:
         out = []
         for row in self.load(path, ["prompt", "response", "label"]):
             item = {
-                self.key["input"]: row["prompt"],
+                self.key["input"]: row.get("input") or row["prompt"],
                 self.key["reference"]: reference_text(row["label"]),
                 "responses": [row["response"]],
                 "difficult": True,

@@ -63,8 +63,9 @@ def write_addition_prompts(path: str | os.PathLike, count: int, seed: int = 0, d
     rows = []
     for _ in range(count):
         a, b = rng.randint(0, 9), rng.randint(0, 9)
-        label = json.dumps({"answer": str(a + b), "datasource": datasource})
-        rows.append({"input": f"What is {a} plus {b}?", "label": label, "datasource": datasource})
+        question = f"What is {a} plus {b}?"
+        label = json.dumps({"answer": str(a + b), "datasource": datasource, "question": question})
+        rows.append({"input": question, "label": label, "datasource": datasource})
     out = Path(path)
     out.write_text("".join(json.dumps(r) + "\n" for r in rows))
     return out
