@@ -38,8 +38,16 @@ def _items(problems, body) -> list[Item]:
 
 
 def _scores(problems, body, **kw) -> list:
+    """Scores of every problem's program; an item whose assessment itself failed (an assessor error, e.g. the machine
+    briefly out of processes under load; seen once in a full suite) is assessed once more, and a second failure
+    stays None."""
     assessor = CodeTestAssessor(**{"timeout": 10.0, "num_workers": 2, "weak_tests": "accept", **kw})
-    return [a.score for a in assessor.assess_batch(_items(problems, body))]
+    items = _items(problems, body)
+    results = assessor.assess_batch(items)
+    for i, result in enumerate(results):
+        if result.score is None and result.feedback.startswith("assessor error"):
+            results[i] = assessor.assess_batch([items[i]])[0]
+    return [a.score for a in results]
 
 
 def _check(problems) -> None:
