@@ -244,7 +244,7 @@ class HFRolloutEngine:
     def _update_weight(self, name, dtype, shape, empty_cache=False):
         import torch
 
-        from openrlhf_weakness.rollout.weight_sync import TensorDigest
+        from openrlhf_weakness.rollout.weight_sync import tensor_digest
 
         if self._sync is None:
             raise StandInError("vLLM stand-in: update_weight before init_process_group")
@@ -260,9 +260,7 @@ class HFRolloutEngine:
             param.copy_(tensor.to(param.dtype))
         self._received += 1
         if self.trace.enabled:
-            digest = TensorDigest()
-            digest.update(tensor)
-            self.trace.write(event="recv", name=name, digest=digest.hexdigest())
+            self.trace.write(event="recv", name=name, digest=tensor_digest(tensor))
         if empty_cache:  # OpenRLHF marks a round's last weight so
             self._weights_valid = self._received >= len(self._params)
             self._received = 0

@@ -49,10 +49,15 @@ class GlooCommunicator:
         if staged is not tensor:
             tensor.copy_(staged)
         if self.rank == src and self.trace.enabled:  # the policy's side of the trace: what it sent, in order
-            digest = TensorDigest()
-            digest.update(tensor)
-            self.trace.write(event="send", digest=digest.hexdigest())
+            self.trace.write(event="send", digest=tensor_digest(tensor))
         return tensor
+
+
+def tensor_digest(tensor) -> str:
+    """Digest of one tensor's values (the trace's per-tensor check of a weight sync)."""
+    digest = TensorDigest()
+    digest.update(tensor)
+    return digest.hexdigest()
 
 
 class TensorDigest:

@@ -59,15 +59,15 @@ def write_addition_prompts(path: str | os.PathLike, count: int, seed: int = 0, d
     ``datasource`` (OpenRLHF logs ``eval_<datasource>_pass1`` from it)."""
     import random
 
+    from openrlhf_weakness.stat.grpo_export import grpo_prompt_rows
+
     rng = random.Random(seed)
-    rows = []
-    for _ in range(count):
-        a, b = rng.randint(0, 9), rng.randint(0, 9)
-        question = f"What is {a} plus {b}?"
-        label = json.dumps({"answer": str(a + b), "datasource": datasource, "question": question})
-        rows.append({"input": question, "label": label, "datasource": datasource})
+    pairs = [(rng.randint(0, 9), rng.randint(0, 9)) for _ in range(count)]
+    rows = [{"input": f"What is {a} plus {b}?", "answer": str(a + b)} for a, b in pairs]
     out = Path(path)
-    out.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    out.write_text(
+        "".join(json.dumps(r) + "\n" for r in grpo_prompt_rows(rows, [[datasource]] * count, "input", "answer"))
+    )
     return out
 
 
