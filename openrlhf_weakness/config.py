@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import logging
 from types import SimpleNamespace
 from typing import Any, TypeVar
 
@@ -16,27 +17,69 @@ def flag(default: Any, help: str, choices: list | None = None, required: bool = 
     return dataclasses.field(default=default, metadata={"help": help, "choices": choices, "required": required})
 
 
-def add_flags(parser: argparse.ArgumentParser, config_cls: type, namespace: str, exclude: tuple = ()) -> None:
-    """Declare ``--{namespace}.{field}`` for every field but ``exclude`` (settings a caller fixes itself, so never
-    offered as a flag that would be overwritten); bool fields must end in ``_enable`` (OpenRLHF's style)."""
-    group = parser.add_argument_group(f"--{namespace}.*", config_cls.__doc__)
+def add_flags(
+    parser: argparse.ArgumentParser,
+    config_cls: type,
+    namespace: str,
+    exclude: tuple = (),
+    defaults: dict | None = None,
+    prefix: str = "",
+) -> None:
+    """Declare ``--{namespace}.{prefix}{field}`` for every field but ``exclude`` (settings a caller fixes itself, so
+    never offered as a flag that would be overwritten); bool fields must end in ``_enable`` (OpenRLHF's style).
+    ``defaults`` overrides some fields' defaults for this command (one dataclass, a command-specific default)."""
+    defaults = defaults or {}
+    unknown = set(defaults) - {f.name for f in dataclasses.fields(config_cls)}
+    assert not unknown, f"defaults for fields {config_cls.__name__} lacks: {sorted(unknown)}"
+    group = parser.add_argument_group(f"--{namespace}.{prefix}*", config_cls.__doc__)
     for field in dataclasses.fields(config_cls):
         if field.name in exclude or "help" not in field.metadata:  # fields without flag() are set by the caller
             continue
-        name, meta = f"--{namespace}.{field.name}", field.metadata
+        name, meta = f"--{namespace}.{prefix}{field.name}", field.metadata
+        default = defaults.get(field.name, field.default)
         if field.type in (bool, "bool"):
             assert field.name.endswith("_enable"), f"switch {name} must end in _enable"
-            group.add_argument(name, action="store_true", default=field.default, help=meta["help"])
+            group.add_argument(name, action="store_true", default=default, help=meta["help"])
         else:
             kind = _TYPES[field.type] if isinstance(field.type, str) else field.type
             group.add_argument(
                 name,
                 type=kind,
-                default=field.default,
+                default=default,
                 choices=meta.get("choices"),
                 required=meta.get("required", False),
-                help=meta["help"] if meta.get("required") else f"{meta['help']} (default: {field.default})",
+                help=meta["help"] if meta.get("required") else f"{meta['help']} (default: {default})",
             )
+
+
+class _Deprecated(argparse.Action):
+    """A renamed flag's old name: stores into the new flag and logs one deprecation line."""
+
+    def __init__(self, *args, new: str = "", **kwargs):
+        super().__init__(*args, **kwargs)
+        self.new = new
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        logging.getLogger("openrlhf_weakness").warning(
+            "%s is deprecated and will be removed: use %s", option_string, self.new
+        )
+        setattr(namespace, self.dest, values)
+
+
+def add_renamed_flag(parser: argparse.ArgumentParser, old: str, new: str) -> None:
+    """Keep ``old`` (a renamed value flag) working as ``new`` (declared before), hidden from --help, with a
+    deprecation log line; it converts and checks its value as ``new`` does."""
+    target = parser._option_string_actions[new]  # argparse keeps no public lookup of a declared flag
+    parser.add_argument(
+        old,
+        dest=target.dest,
+        action=_Deprecated,
+        new=new,
+        type=target.type,
+        choices=target.choices,
+        default=argparse.SUPPRESS,
+        help=argparse.SUPPRESS,
+    )
 
 
 def nested(args: argparse.Namespace) -> SimpleNamespace:

@@ -338,3 +338,46 @@ def test_assess_judge_server_dying_mid_stage_is_one_line_and_a_rerun_resumes_fro
         assert assess.main(_assess_argv(tmp_path, "--judge.base_url", server.base_url, *flags)) == 0
         assert server.requests - before == 2  # only the two that were never answered
     assert sorted(r["score"] for r in _read(tmp_path / "out.jsonl")) == [4, 4, 5, 5, 5, 5]
+
+
+def test_generate_then_assess_read_parquet_and_name_its_rows(tmp_path, capsys):
+    import datasets
+
+    rows = [{"question": "1+1", "answer": "2"}, {"question": "2+2", "answer": "4"}]
+    datasets.Dataset.from_list(rows).to_parquet(str(tmp_path / "in.parquet"))
+    with ScriptedOpenAIServer() as server:
+        argv = ["--data.dataset", str(tmp_path / "in.parquet"), "--data.output", str(tmp_path / "answers.jsonl")]
+        argv += ["--data.input_key", "question", "--gen.backend", "openai", "--gen.base_url", server.base_url]
+        assert generate.main(argv + ["--gen.model", "m", "--gen.no_cache_enable"]) == 0
+    answered = _read(tmp_path / "answers.jsonl")
+    assert [(r["question"], r["response"]) for r in answered] == [("1+1", "echo: 1+1"), ("2+2", "echo: 2+2")]
+    datasets.Dataset.from_list([dict(r, response=r["answer"]) for r in answered]).to_parquet(
+        str(tmp_path / "answers.parquet")
+    )
+    keys = ["--data.input_key", "question", "--data.reference_key", "answer"]
+    argv = ["--data.dataset", str(tmp_path / "answers.parquet"), "--data.output", str(tmp_path / "out.jsonl"), *keys]
+    assert assess.main(argv) == 0
+    assert [r["score"] for r in _read(tmp_path / "out.jsonl")] == [5, 5]
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as err:  # the old --data.response_key still works, with a deprecation line
+        assess.main(argv + ["--data.response_key", "missing_column"])
+    captured = capsys.readouterr()
+    assert err.value.code == 2
+    assert captured.err.strip() == f"assess: {tmp_path / 'answers.parquet'}, row 1, key 'missing_column': missing"
+    assert "--data.response_key is deprecated and will be removed: use --data.output_key" in captured.out
+
+
+def test_assess_bad_settings_are_one_line_and_a_bug_keeps_its_traceback(tmp_path, capsys, monkeypatch):
+    write_jsonl(tmp_path / "in.jsonl", [{"prompt": "1+1", "response": "2", "reference": "2"}])
+    with pytest.raises(SystemExit) as err:
+        assess.main(_assess_argv(tmp_path, "--assess.assessor", "judge", "--judge.structured_output", "vllm"))
+    stderr = capsys.readouterr().err
+    assert err.value.code == 2 and "Traceback" not in stderr
+    assert stderr.strip() == "assess: --assess.assessor judge needs a judge model: --judge.backend and --judge.model"
+
+    def broken(*args, **kwargs):
+        raise ValueError("a bug, not bad input")
+
+    monkeypatch.setattr("openrlhf_weakness.assess.config.make_assessor", broken)
+    with pytest.raises(ValueError, match="a bug, not bad input"):  # not turned into exit status 2
+        assess.main(_assess_argv(tmp_path))

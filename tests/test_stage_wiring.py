@@ -50,7 +50,7 @@ def _loop(tmp_path, server, pairs: PairsConfig | None = None, **gen) -> APTLoop:
     gen_cfg = GenerationConfig(backend="openai", base_url=server.base_url, max_retries=0, **gen)
     retrieve = RetrieveConfig(tagger="llm", scale=20.0, cache_dir=str(tmp_path / "emb"))
     assess = AssessConfig(assessor="math", bad_below=4)
-    return APTLoop(cfg, data, gen_cfg, assess, retrieve, pairs or PairsConfig(bad_below=2))
+    return APTLoop(cfg, data, gen_cfg, assess, retrieve, pairs or PairsConfig())
 
 
 def _first_round(loop: APTLoop, iteration: int = 0):

@@ -398,8 +398,11 @@ class APTLoop:
         from openrlhf_weakness.apt.pairs import build_pairs
         from openrlhf_weakness.io import write_jsonl
 
-        cfg = replace(self.pairs_cfg, iteration=iteration, bad_below=self.assess.bad_below)
-        settings = {"pairs": asdict(cfg), "chat": self.gen.chat_template_enable}
+        cfg, bad_below = self.pairs_cfg, self.assess.bad_below
+        # the same settings as when bad_below and iteration were PairsConfig fields: today's run directories reuse
+        pairs_settings = {**asdict(cfg), "bad_below": bad_below, "iteration": iteration}
+        chat = self.gen.chat_template_enable
+        settings = {"pairs": pairs_settings, "chat": chat}
         sig, reuse = self._stage(it, "pairs", settings, inputs, ["pairs.jsonl"])
         if not reuse:
             keys = {
@@ -409,7 +412,8 @@ class APTLoop:
                 "score": "score",
             }
             rows, counts = self._timed(
-                "pairs", lambda: build_pairs(bad, similar_scored, cfg, keys, self.gen.chat_template_enable)
+                "pairs",
+                lambda: build_pairs(bad, similar_scored, cfg, keys, chat, bad_below=bad_below, iteration=iteration),
             )
             write_jsonl(it / "pairs.jsonl", rows)
             self.log(f"pairs: {len(rows)} rows ({', '.join(f'{k}: {v}' for k, v in sorted(counts.items()))})")

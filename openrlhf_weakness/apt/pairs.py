@@ -14,7 +14,8 @@ from openrlhf_weakness.data.labels import reference_text
 
 @dataclass
 class PairsConfig:
-    """Pair building."""
+    """Pair building. What counts as bad (``--assess.bad_below``) and the iteration number are arguments of
+    :func:`build_pairs`: the first is the assessor's setting, the second run state."""
 
     similar_rejected: str = flag(
         "self",
@@ -27,7 +28,6 @@ class PairsConfig:
         "a similar case the model already answers well: keep_sft (SFT-only row) or " "drop",
         choices=["keep_sft", "drop"],
     )
-    bad_below: int = flag(4, "a similar case's answer is bad when its score is below this")
     bad_weight: float = flag(1.0, "weight of rows built from bad cases")
     similar_weight: float = flag(1.0, "weight of rows built from similar cases")
     chosen: str = flag(
@@ -49,23 +49,22 @@ class PairsConfig:
         "answers sampled per bad case (at --pairs.sample_temperature) for self_correct and " "sampled_wrong; 0: none",
     )
     sample_temperature: float = flag(0.8, "temperature of those samples")
-    iteration: int = flag(0, "iteration number written into every row")
     seed: int = flag(0, "seed for other_reference and sampled_wrong choices")
 
 
-def bad_case_answers(row: dict, cfg: PairsConfig, resp: str, rng: random.Random, counts: Counter):
+def bad_case_answers(row: dict, cfg: PairsConfig, resp: str, rng: random.Random, counts: Counter, bad_below: int):
     """(chosen or None for the reference, rejected) of a bad case, from its sampled ``responses``/``scores`` when
     the options ask for them; every fall-back is counted."""
     samples = [(a, s) for a, s in zip(row.get("responses") or [], row.get("scores") or []) if isinstance(a, str)]
     rejected = row[resp]
     if cfg.rejected == "sampled_wrong":
-        wrong = [a for a, s in samples if s is not None and s < cfg.bad_below and a.strip()]
+        wrong = [a for a, s in samples if s is not None and s < bad_below and a.strip()]
         if wrong:
             rejected = rng.choice(wrong)
         counts["bad_rejected_sampled" if wrong else "bad_rejected_greedy_fallback"] += 1
     chosen = None
     if cfg.chosen == "self_correct":
-        right = [a for a, s in samples if s is not None and s >= cfg.bad_below and a.strip() and a != rejected]
+        right = [a for a, s in samples if s is not None and s >= bad_below and a.strip() and a != rejected]
         chosen = right[0] if right else None
         counts["bad_chosen_self" if right else "bad_chosen_reference_fallback"] += 1
     return chosen, rejected
@@ -76,9 +75,17 @@ def _as_chat(text, role: str):
 
 
 def build_pairs(
-    bad: list[dict], similar: list[dict], cfg: PairsConfig, keys: dict[str, str], chat: bool = False
+    bad: list[dict],
+    similar: list[dict],
+    cfg: PairsConfig,
+    keys: dict[str, str],
+    chat: bool = False,
+    *,
+    bad_below: int,
+    iteration: int = 0,
 ) -> tuple[list[dict], Counter]:
-    """``keys`` maps prompt, reference, response, score to the input rows' key names."""
+    """``keys`` maps prompt, reference, response, score to the input rows' key names; an answer scoring below
+    ``bad_below`` is bad (``--assess.bad_below``); ``iteration`` is written into every row."""
     p, ref, resp, score = keys["prompt"], keys["reference"], keys["response"], keys["score"]
     rng = random.Random(cfg.seed)
     counts: Counter = Counter()
@@ -92,12 +99,12 @@ def build_pairs(
         }
         if rejected is not None:
             row["rejected"] = _as_chat(rejected, "assistant") if chat else rejected
-        row.update(source=source, score=row_in.get(score), weight=weight, iteration=cfg.iteration, **extra)
+        row.update(source=source, score=row_in.get(score), weight=weight, iteration=iteration, **extra)
         rows.append(row)
         counts[f"{source}_{'pair' if rejected is not None else 'sft_only'}"] += 1
 
     for row in bad:
-        chosen, rejected = bad_case_answers(row, cfg, resp, rng, counts)
+        chosen, rejected = bad_case_answers(row, cfg, resp, rng, counts, bad_below)
         extra = {"tags": row.get("tags", []), "datasource": row.get("datasource")}
         emit(row, "bad", rejected, cfg.bad_weight, extra, chosen)
     for i, row in enumerate(similar):
@@ -112,7 +119,7 @@ def build_pairs(
                 counts["similar_dropped_no_other_reference"] += 1
                 continue
             emit(row, "similar", similar[rng.choice(others)][ref], cfg.similar_weight, extra)
-        elif row.get(score) is not None and row[score] < cfg.bad_below:
+        elif row.get(score) is not None and row[score] < bad_below:
             emit(row, "similar", row[resp], cfg.similar_weight, extra)
         elif cfg.similar_good == "keep_sft":
             emit(row, "similar", None, cfg.similar_weight, extra)

@@ -4,16 +4,10 @@ questions, ``cli.assess``, the demos). Rows go in; the same rows come out with t
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 
+from openrlhf_weakness.data.keys import RowKeys
 
-@dataclass
-class RowKeys:
-    """Where a row keeps its prompt and its reference (label), and where the answer is written."""
-
-    input: str = "prompt"
-    reference: str = "reference"
-    response: str = "response"
+__all__ = ["RowKeys", "answer_and_assess", "assess_rows"]
 
 
 def assess_rows(

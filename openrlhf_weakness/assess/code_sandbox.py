@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from openrlhf_weakness.assess.base import Assessment, Item, PerItemAssessor
+from openrlhf_weakness.errors import SettingsError
 
 log = logging.getLogger(__name__)
 CHILD = str(Path(__file__).with_name("sandbox_child.py"))
@@ -261,7 +262,7 @@ class CodeTestAssessor(PerItemAssessor):
         weak_tests: str = "refuse",
     ):
         if weak_tests not in ("accept", "refuse"):
-            raise ValueError(f"weak_tests must be accept or refuse, got {weak_tests!r}")
+            raise SettingsError(f"weak_tests must be accept or refuse, got {weak_tests!r}")
         self.timeout, self.memory_mb, self.num_workers = timeout, memory_mb, num_workers
         self.sandbox, self.weak_tests = sandbox, weak_tests
         _sandboxed(sandbox)  # no sandbox and not allowed to go without: fail here, once

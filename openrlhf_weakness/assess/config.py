@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from openrlhf_weakness.config import flag
+from openrlhf_weakness.errors import SettingsError
 
 
 @dataclass
@@ -68,7 +69,7 @@ def make_assessor(cfg: AssessConfig, gen=None, isolated: bool = True):
         from openrlhf_weakness.assess.function import FunctionAssessor
 
         if not cfg.function_path:
-            raise ValueError("--assess.assessor function needs --assess.function_path")
+            raise SettingsError("--assess.assessor function needs --assess.function_path")
         return FunctionAssessor(cfg.function_path, cfg.num_workers, cfg.function_scale)
     if cfg.assessor == "judge":
         from openrlhf_weakness.assess.judge import JudgeAssessor, load_rubric
@@ -77,11 +78,11 @@ def make_assessor(cfg: AssessConfig, gen=None, isolated: bool = True):
         from openrlhf_weakness.backends.driver import make_backend
 
         if gen is None or not gen.model:
-            raise ValueError("--assess.assessor judge needs a judge model: --judge.backend and --judge.model")
+            raise SettingsError("--assess.assessor judge needs a judge model: --judge.backend and --judge.model")
         rubric, cache = load_rubric(cfg.judge_rubric), open_cache(gen)
         constrained = getattr(gen, "structured_output", "none") == "vllm"
         if constrained and gen.backend != "openai":
-            raise ValueError("--judge.structured_output vllm needs --judge.backend openai (a vllm serve server)")
+            raise SettingsError("--judge.structured_output vllm needs --judge.backend openai (a vllm serve server)")
         backend = make_backend(gen)
         if constrained:
             from openrlhf_weakness.assess.judge import REPLY_REGEX
@@ -89,4 +90,4 @@ def make_assessor(cfg: AssessConfig, gen=None, isolated: bool = True):
             backend.extra_body = {"structured_outputs": {"regex": REPLY_REGEX}}
         retries = getattr(gen, "parse_retries", 0)
         return JudgeAssessor(backend, SamplingParams.from_config(gen), rubric, cache, retries)
-    raise ValueError(f"unknown --assess.assessor {cfg.assessor!r}")
+    raise SettingsError(f"unknown --assess.assessor {cfg.assessor!r}")

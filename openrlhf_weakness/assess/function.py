@@ -6,18 +6,19 @@ import importlib.util
 from pathlib import Path
 
 from openrlhf_weakness.assess.base import Assessment, Item, PerItemAssessor, score_to_1_5
+from openrlhf_weakness.errors import SettingsError
 
 
 def load_score_function(path: str):
     file = Path(path)
     if not file.is_file():
-        raise ValueError(f"--assess.function_path {path}: no such file")
+        raise SettingsError(f"--assess.function_path {path}: no such file")
     spec = importlib.util.spec_from_file_location(f"orw_user_score_{abs(hash(file.resolve()))}", file)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     fn = getattr(module, "score", None)
     if not callable(fn):
-        raise ValueError(f"{path} must define score(prompt, response, reference) -> float")
+        raise SettingsError(f"{path} must define score(prompt, response, reference) -> float")
     return fn
 
 

@@ -16,6 +16,7 @@ import time
 from concurrent.futures import CancelledError, Future
 
 from openrlhf_weakness.assess.base import Assessment, Item
+from openrlhf_weakness.errors import SettingsError
 
 log = logging.getLogger(__name__)
 _WORKER_ASSESSOR = None
@@ -86,7 +87,7 @@ class IsolatedAssessor:
             from openrlhf_weakness.assess.function import load_score_function
 
             if not assess_cfg.function_path:
-                raise ValueError("--assess.assessor function needs --assess.function_path")
+                raise SettingsError("--assess.assessor function needs --assess.function_path")
             load_score_function(assess_cfg.function_path)
         self.timeout = timeout
         self._quick = None  # decides some items here, without a round trip to a worker

@@ -10,6 +10,7 @@ import unicodedata
 from pathlib import Path
 
 from openrlhf_weakness.assess.base import Assessment, Item
+from openrlhf_weakness.errors import SettingsError
 
 SYSTEM = (
     "You are a fair judge assistant tasked with providing clear, objective feedback based on a specific criteria, "
@@ -109,10 +110,10 @@ def load_rubric(name_or_path: str) -> dict:
         return RUBRICS[name_or_path]
     path = Path(name_or_path)
     if not path.is_file():
-        raise ValueError(f"rubric {name_or_path!r} is neither built in ({', '.join(RUBRICS)}) nor a file")
+        raise SettingsError(f"rubric {name_or_path!r} is neither built in ({', '.join(RUBRICS)}) nor a file")
     rubric = json.loads(path.read_text())
     if not isinstance(rubric.get("criteria"), str) or len(rubric.get("levels", [])) != 5:
-        raise ValueError(f"{path}: a rubric needs a 'criteria' string and 'levels' with five descriptions")
+        raise SettingsError(f"{path}: a rubric needs a 'criteria' string and 'levels' with five descriptions")
     return rubric
 
 

@@ -16,6 +16,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from openrlhf_weakness.errors import SettingsError
+
 log = logging.getLogger(__name__)
 
 INSIDE = "/orw"  # where the harness files are mounted in the sandbox
@@ -128,7 +130,7 @@ def require_sandbox(mode: str) -> bool:
         log.warning("code sandbox switched off (sandbox=none): candidate code runs with only an audit hook around it")
         return False
     if mode != "bwrap":
-        raise ValueError(f"unknown code sandbox {mode!r}: bwrap or none")
+        raise SettingsError(f"unknown code sandbox {mode!r}: bwrap or none")
     works, detail = bwrap_status()
     if not works:
         raise SandboxUnavailable(

@@ -10,12 +10,13 @@ from openrlhf_weakness.backends.base import Backend, Prompt
 from openrlhf_weakness.backends.cache import ResponseCache, cache_key
 from openrlhf_weakness.backends.config import GenerationConfig, SamplingParams
 from openrlhf_weakness.backends.hf import PromptTooLong
+from openrlhf_weakness.errors import SettingsError
 
 
 def make_backend(cfg: GenerationConfig) -> Backend:
     """The backend ``cfg.backend`` names; heavy libraries are imported only for the one chosen."""
     if not cfg.model:
-        raise ValueError("--gen.model is required")
+        raise SettingsError("--gen.model is required")
     if cfg.backend == "hf":
         from openrlhf_weakness.backends.hf import HFBackend
 
@@ -34,7 +35,7 @@ def make_backend(cfg: GenerationConfig) -> Backend:
         from openrlhf_weakness.backends.openai_compat import OpenAIBackend
 
         return OpenAIBackend.from_config(cfg)
-    raise ValueError(f"unknown --gen.backend {cfg.backend!r} (hf, vllm, openai)")
+    raise SettingsError(f"unknown --gen.backend {cfg.backend!r} (hf, vllm, openai)")
 
 
 def generate_all(

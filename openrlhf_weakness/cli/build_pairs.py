@@ -1,9 +1,10 @@
 """Build APT preference pairs from assessed bad cases and assessed similar cases.
 
     python -m openrlhf_weakness.cli.build_pairs --data.bad scored.jsonl --data.similar similar_scored.jsonl \\
-        --data.output pairs.jsonl --pairs.iteration 0
+        --data.output pairs.jsonl --data.iteration 0 --assess.bad_below 4
 
-Bad case: chosen = reference, rejected = the model's response. Similar case: chosen = its reference; rejected = the
+Inputs are anything OpenRLHF's ``--data.dataset`` takes (JSON Lines, JSON, CSV, Parquet, a folder saved by
+``datasets``, a hub name). Bad case: chosen = reference, rejected = the model's response. Similar case: chosen = its reference; rejected = the
 model's own answer when that answer is bad, else an SFT-only row (``--pairs.similar_good keep_sft``) or nothing.
 The output trains with ``cli.train_apt --data.prompt_key prompt --apt.weight_key weight``.
 """
@@ -12,10 +13,10 @@ from __future__ import annotations
 
 import argparse
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 from openrlhf_weakness.cli import CliError, cli_entry
-from openrlhf_weakness.config import add_flags, flag, from_namespace, nested
+from openrlhf_weakness.config import add_flags, add_renamed_flag, flag, from_namespace, nested
 
 
 @dataclass
@@ -25,21 +26,30 @@ class PairsData:
     bad: str | None = flag(None, "assessed domain rows (cli.assess output) or a weakness ledger", required=True)
     similar: str | None = flag(None, "assessed similar cases (retrieve -> generate -> assess)")
     output: str | None = flag(None, "the pairs (JSON Lines, written atomically)", required=True)
-    input_key: str = flag("prompt", "key of the prompt")
-    reference_key: str = flag("reference", "key of the reference answer")
-    response_key: str = flag("response", "key of the model's answer")
     score_key: str = flag("score", "key of the answer's score")
     bad_key: str = flag("bad", "boolean key marking bad cases in --data.bad")
     chat_template_enable: bool = flag(False, "write prompts and answers as chat message lists")
+    iteration: int = flag(0, "iteration number written into every row")
 
 
 def build_parser() -> argparse.ArgumentParser:
     from openrlhf_weakness.apt.pairs import PairsConfig
+    from openrlhf_weakness.assess.config import AssessConfig
+    from openrlhf_weakness.data.keys import DataKeys
 
     parser = argparse.ArgumentParser(prog="openrlhf_weakness.cli.build_pairs", description=__doc__.splitlines()[0])
     add_flags(parser, PairsData, "data")
+    add_flags(parser, DataKeys, "data", exclude=("datasource_key",))
     # no --pairs.samples here: the input rows carry the samples (responses/scores) that the options choose from
     add_flags(parser, PairsConfig, "pairs", exclude=("samples", "sample_temperature"))
+    assess_only = tuple(f.name for f in fields(AssessConfig) if f.name != "bad_below")
+    add_flags(parser, AssessConfig, "assess", exclude=assess_only)  # what makes a similar case's answer bad
+    for old, new in (
+        ("--data.response_key", "--data.output_key"),
+        ("--pairs.bad_below", "--assess.bad_below"),
+        ("--pairs.iteration", "--data.iteration"),
+    ):
+        add_renamed_flag(parser, old, new)
     return parser
 
 
@@ -47,13 +57,16 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = nested(build_parser().parse_args(argv))
     from openrlhf_weakness.apt.pairs import PairsConfig, build_pairs
+    from openrlhf_weakness.data.keys import DataKeys
     from openrlhf_weakness.io import DataError, load_rows, write_jsonl
+    from openrlhf_weakness.io.rows import row_unit
 
     cfg, data = from_namespace(PairsConfig, args.pairs), from_namespace(PairsData, args.data)
+    columns = from_namespace(DataKeys, args.data)
     keys = {
-        "prompt": data.input_key,
-        "reference": data.reference_key,
-        "response": data.response_key,
+        "prompt": columns.input_key,
+        "reference": columns.reference_key,
+        "response": columns.output_key,
         "score": data.score_key,
     }
     try:
@@ -64,7 +77,8 @@ def main(argv: list[str] | None = None) -> int:
         bad = [row for _, row in bad_rows if row.get(bad_key)]
         for line, row in bad_rows:
             if row.get(bad_key) and row.get(keys["response"]) is None:
-                raise DataError(data.bad, line, "missing (a bad case needs the model's answer)", keys["response"])
+                why = "missing (a bad case needs the model's answer)"
+                raise DataError(data.bad, line, why, keys["response"], row_unit(data.bad))
         similar = []
         if data.similar:
             need = [keys["prompt"], keys["reference"]]
@@ -73,7 +87,10 @@ def main(argv: list[str] | None = None) -> int:
             similar = [row for _, row in load_rows(data.similar, need)[0]]
     except (DataError, OSError) as err:
         raise CliError("build_pairs", err)
-    rows, counts = build_pairs(bad, similar, cfg, keys, data.chat_template_enable)
+    bad_below, iteration = args.assess.bad_below, data.iteration
+    rows, counts = build_pairs(
+        bad, similar, cfg, keys, data.chat_template_enable, bad_below=bad_below, iteration=iteration
+    )
     write_jsonl(data.output, rows)
     print(
         f"build_pairs: {len(rows)} rows from {len(bad)} bad cases and {len(similar)} similar cases: "

@@ -1,9 +1,10 @@
-"""Answer every prompt of a JSON Lines file with a model: ``--gen.backend hf|vllm|openai``.
+"""Answer every prompt of a dataset with a model: ``--gen.backend hf|vllm|openai``.
 
     python -m openrlhf_weakness.cli.generate --data.dataset in.jsonl --data.output out.jsonl \\
         --gen.backend hf --gen.model ./model --gen.max_new_tokens 256
 
-Each output row is the input row plus ``--data.output_key`` (the first answer) and, with ``--gen.n`` > 1,
+The input is anything OpenRLHF's ``--data.dataset`` takes (JSON Lines, JSON, CSV, Parquet, a folder saved by
+``datasets``, a hub name). Each output row is the input row plus ``--data.output_key`` (the first answer) and, with ``--gen.n`` > 1,
 ``<output_key>s`` (all answers). Answers are cached as they arrive: rerunning after an interruption resumes.
 """
 
@@ -22,19 +23,19 @@ from openrlhf_weakness.config import add_flags, flag, from_namespace, nested
 class GenerateData:
     """Input and output files."""
 
-    dataset: str | None = flag(None, "input JSON Lines", required=True)
+    dataset: str | None = flag(None, "input rows (a file, folder or hub name)", required=True)
     output: str | None = flag(None, "output JSON Lines (written atomically)", required=True)
-    input_key: str = flag("prompt", "key of the prompt (a string or chat messages)")
-    output_key: str = flag("response", "key the answer is written to")
     max_samples: int | None = flag(None, "answer only the first N rows")
     skip_bad_rows_enable: bool = flag(False, "count and skip malformed rows")
 
 
 def build_parser() -> argparse.ArgumentParser:
     from openrlhf_weakness.backends.config import GenerationConfig
+    from openrlhf_weakness.data.keys import DataKeys
 
     parser = argparse.ArgumentParser(prog="openrlhf_weakness.cli.generate", description=__doc__.splitlines()[0])
     add_flags(parser, GenerateData, "data")
+    add_flags(parser, DataKeys, "data", exclude=("reference_key", "datasource_key"))
     add_flags(parser, GenerationConfig, "gen")
     return parser
 
@@ -45,10 +46,13 @@ def main(argv: list[str] | None = None) -> int:
     from openrlhf_weakness.backends.cache import open_cache
     from openrlhf_weakness.backends.config import GenerationConfig, SamplingParams
     from openrlhf_weakness.backends.driver import generate_all, make_backend
+    from openrlhf_weakness.data.keys import DataKeys
+    from openrlhf_weakness.errors import SettingsError
     from openrlhf_weakness.io import DataError, load_rows, write_jsonl
 
     gen, data = from_namespace(GenerationConfig, args.gen), from_namespace(GenerateData, args.data)
-    key, out_key = data.input_key, data.output_key
+    keys = from_namespace(DataKeys, args.data)
+    key, out_key = keys.input_key, keys.output_key
     try:
         rows, skipped = load_rows(data.dataset, [key], data.skip_bad_rows_enable)
     except (DataError, OSError) as err:
@@ -59,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     start = time.time()
     try:
         backend = make_backend(gen)
-    except ValueError as err:
+    except SettingsError as err:
         raise CliError("generate", err)
     cache = open_cache(gen)
     params = SamplingParams.from_config(gen)

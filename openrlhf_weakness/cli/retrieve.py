@@ -3,7 +3,8 @@
     python -m openrlhf_weakness.cli.retrieve --data.bad scored.jsonl --data.pool pool.jsonl \\
         --data.output similar.jsonl --retrieve.tagger field --retrieve.tag_key datasource --retrieve.scale 1.0
 
-Bad cases are the rows of ``--data.bad`` whose ``--data.bad_key`` is true (all rows when the key is absent, e.g. a
+Inputs are anything OpenRLHF's ``--data.dataset`` takes (JSON Lines, JSON, CSV, Parquet, a folder saved by
+``datasets``, a hub name). Bad cases are the rows of ``--data.bad`` whose ``--data.bad_key`` is true (all rows when the key is absent, e.g. a
 weakness ledger). Each output row is a pool row plus ``source`` = similar, ``similarity``, ``retrieved_for`` (line
 numbers of the bad cases), ``tags``, ``via_tag`` and ``pool_line``. A summary is printed and written beside it.
 """
@@ -23,9 +24,8 @@ class RetrieveData:
     """Input and output files."""
 
     bad: str | None = flag(None, "assessed domain rows (cli.assess output) or a ledger", required=True)
-    pool: str | None = flag(None, "the large pool to retrieve from (JSON Lines)", required=True)
+    pool: str | None = flag(None, "the large pool to retrieve from (a file, folder or hub name)", required=True)
     output: str | None = flag(None, "retrieved similar cases (JSON Lines)", required=True)
-    input_key: str = flag("prompt", "text of a bad case")
     pool_input_key: str | None = flag(None, "text of a pool row (default: --data.input_key)")
     bad_key: str = flag("bad", "boolean key marking bad cases")
     eval_files: str | None = flag(
@@ -35,10 +35,12 @@ class RetrieveData:
 
 def build_parser() -> argparse.ArgumentParser:
     from openrlhf_weakness.backends.config import RoleConfig
+    from openrlhf_weakness.data.keys import DataKeys
     from openrlhf_weakness.retrieve.config import RetrieveConfig
 
     parser = argparse.ArgumentParser(prog="openrlhf_weakness.cli.retrieve", description=__doc__.splitlines()[0])
     add_flags(parser, RetrieveData, "data")
+    add_flags(parser, DataKeys, "data", exclude=("output_key", "reference_key", "datasource_key"))
     add_flags(parser, RetrieveConfig, "retrieve")
     add_flags(parser, RoleConfig, "tagger")  # the tagging model, for --retrieve.tagger llm
     return parser
@@ -48,12 +50,13 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = nested(build_parser().parse_args(argv))
     from openrlhf_weakness.backends.config import RoleConfig
+    from openrlhf_weakness.data.keys import DataKeys
     from openrlhf_weakness.io import DataError, write_json, write_jsonl
     from openrlhf_weakness.retrieve.config import RetrieveConfig
     from openrlhf_weakness.retrieve.stage import RetrieveError, RetrieveInputs, load_texts, retrieve_similar
 
     cfg, data = from_namespace(RetrieveConfig, args.retrieve), from_namespace(RetrieveData, args.data)
-    key, bad_key, bad_path = data.input_key, data.bad_key, data.bad
+    key, bad_key, bad_path = from_namespace(DataKeys, args.data).input_key, data.bad_key, data.bad
     try:
         bad_lines, bad_rows, _ = load_texts(bad_path, key)
         eval_texts = []

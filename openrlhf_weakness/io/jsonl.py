@@ -27,12 +27,15 @@ class _DuplicateKey(ValueError):
 
 
 class DataError(ValueError):
-    """Bad input data; the message names the file, line and key."""
+    """Bad input data; the message names the file, the line (``unit`` "row" for sources read through ``datasets``,
+    numbered from 1) and the key."""
 
-    def __init__(self, path: str | os.PathLike, line: int | None, message: str, key: str | None = None):
-        where = f"{path}" + (f", line {line}" if line is not None else "") + (f", key '{key}'" if key else "")
+    def __init__(
+        self, path: str | os.PathLike, line: int | None, message: str, key: str | None = None, unit: str = "line"
+    ):
+        where = f"{path}" + (f", {unit} {line}" if line is not None else "") + (f", key '{key}'" if key else "")
         super().__init__(f"{where}: {message}")
-        self.path, self.line, self.key = str(path), line, key
+        self.path, self.line, self.key, self.unit = str(path), line, key, unit
 
 
 def iter_jsonl(path: str | os.PathLike, start: int = 1) -> Iterator[tuple[int, dict]]:
@@ -65,41 +68,6 @@ def iter_jsonl(path: str | os.PathLike, start: int = 1) -> Iterator[tuple[int, d
             if not isinstance(row, dict):
                 raise DataError(path, lineno, f"expected a JSON object, found {type(row).__name__}")
             yield lineno, row
-
-
-def load_rows(
-    path: str | os.PathLike, required: list[str], skip_bad_rows: bool = False, allow_empty: bool = True
-) -> tuple[list[tuple[int, dict]], list[str]]:
-    """(line, row) pairs having every ``required`` key, and the reasons for the rows skipped.
-
-    Without ``skip_bad_rows`` the first bad line raises; with it, bad lines are skipped and each reason is returned
-    so that the caller reports a count. Nothing is dropped silently. ``allow_empty=False``: a file with no rows at all
-    (empty, or only blank lines) raises, for inputs where that can only be a mistake.
-    """
-    rows, skipped = [], []
-    lines = iter_jsonl(path)
-    while True:
-        try:
-            lineno, row = next(lines)
-        except StopIteration:
-            break
-        except DataError as err:
-            if not skip_bad_rows or err.line is None:
-                raise
-            skipped.append(str(err))
-            lines = iter_jsonl(path, start=err.line + 1)
-            continue
-        missing = [k for k in required if row.get(k) is None]
-        if missing:
-            err = DataError(path, lineno, "missing", missing[0])
-            if not skip_bad_rows:
-                raise err
-            skipped.append(str(err))
-            continue
-        rows.append((lineno, row))
-    if not rows and not skipped and not allow_empty:
-        raise DataError(path, None, "the file holds no rows (it is empty or only blank lines)")
-    return rows, skipped
 
 
 def write_jsonl(path: str | os.PathLike, rows: Iterable[dict]) -> int:

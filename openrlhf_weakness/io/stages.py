@@ -21,15 +21,28 @@ def digest(value) -> str:
     return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-def file_digest(path: str | os.PathLike | None) -> str | None:
-    """A file's content digest (None for no file): an edited input file changes its stages' signatures."""
+def file_digest(path: str | os.PathLike | None, length: int = 16) -> str | None:
+    """An input's content digest (None for no input): an edited input file changes its stages' signatures. A folder
+    (saved by ``datasets``, or of data files) digests its files' relative paths and contents in sorted order; a hub
+    name, its name (a hub dataset's revision is not checked)."""
     if not path:
         return None
     sha = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            sha.update(block)
-    return sha.hexdigest()[:16]
+    root = Path(path)
+    if root.is_dir():
+        files = sorted(p for p in root.rglob("*") if p.is_file())
+    elif root.exists() or os.path.splitext(str(root))[1]:
+        files = [root]  # a missing file raises here, as it always did
+    else:
+        sha.update(f"hub:{path}".encode())
+        files = []
+    for file in files:
+        if file is not root:
+            sha.update(f"\0{file.relative_to(root).as_posix()}\0".encode())
+        with open(file, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                sha.update(block)
+    return sha.hexdigest()[:length]
 
 
 class StageRecords:

@@ -51,11 +51,10 @@ class Embedder:
 
 
 def file_digest(path: str | os.PathLike) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()[:20]
+    """The pool's content digest (a file or a folder), keying its cached embeddings."""
+    from openrlhf_weakness.io.stages import file_digest as digest_of
+
+    return digest_of(path, length=20)
 
 
 def embed_texts_cached(
