@@ -69,7 +69,7 @@ def one_run(name: str, model: str, work: Path, steps: int, max_new_tokens: int, 
         steps=steps,
         **{"--rollout.max_new_tokens": str(max_new_tokens), "--data.max_len": "160", "--actor.adam.lr": "1e-6"},
     )
-    env = {"ORW_REWARD_ASSESSOR": "math", "ORW_REWARD_WORKERS": "1"}
+    env = {"ORW_REWARD_ASSESSOR": "math", "ORW_REWARD_NUM_WORKERS": "1"}
     run = run_train_grpo([*argv, "--standin.trace", str(trace), "--standin.max_batch", str(max_batch)], env=env)
     if run.returncode != 0:
         raise SystemExit(f"{name}: train_grpo failed:\n{run.output[-3000:]}")

@@ -26,7 +26,7 @@ def main() -> None:
     from openrlhf_weakness.hooks.rewarder import Rewarder, RewardHookConfig
 
     rewarder = Rewarder(
-        RewardHookConfig(assessor="math", datasources="add", timeout=opts.timeout, workers=opts.workers)
+        RewardHookConfig.from_flat(assessor="math", datasources="add", timeout=opts.timeout, num_workers=opts.workers)
     )
     result = {"samples": opts.samples, "timeout_s": opts.timeout}
     for name, shape in (("integers", "{a}+{b}"), ("fractions", "\\frac{{{a}}}{{{b}}}")):

@@ -9,7 +9,7 @@ LEDGER=$WORK/ledger.jsonl
 HOOK=$($PY -m openrlhf_weakness.cli.reward_hook_path)
 rm -f "$LEDGER"
 
-$PY -m openrlhf_weakness.testing.make_toy "$WORK"   # also writes grpo_prompts.jsonl (OpenRLHF's RL shape, datasource)
+$PY -m openrlhf_weakness.cli.make_toy "$WORK"   # also writes grpo_prompts.jsonl (OpenRLHF's RL shape, datasource)
 
 read -r -d '' apt_commands <<EOF || true
 openrlhf_weakness.cli.train_apt \
@@ -60,7 +60,7 @@ openrlhf_weakness.cli.train_grpo \
 EOF
 
 RANK=0 LOCAL_RANK=0 WORLD_SIZE=1 MASTER_ADDR=127.0.0.1 MASTER_PORT=${MASTER_PORT:-29519} $PY -m $apt_commands
-ORW_REWARD_ASSESSOR=math ORW_REWARD_LEDGER=$LEDGER ORW_REWARD_WORKERS=1 $PY -m $grpo_commands
+ORW_REWARD_ASSESSOR=math ORW_REWARD_LEDGER=$LEDGER ORW_REWARD_NUM_WORKERS=1 $PY -m $grpo_commands
 # the next round: GRPO's failures become bad cases, paired with their reference answers
 $PY -m openrlhf_weakness.cli.build_pairs --data.bad "$LEDGER" --data.reference_key label --data.output "$WORK/next_pairs.jsonl"
 echo "ledger: $LEDGER ($(wc -l < "$LEDGER") failures)  next round's pairs: $WORK/next_pairs.jsonl"

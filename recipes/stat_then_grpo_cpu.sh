@@ -9,7 +9,7 @@ LEDGER=$WORK/ledger.jsonl
 HOOK=$($PY -m openrlhf_weakness.cli.reward_hook_path)
 rm -rf "$WORK/round2" "$LEDGER"
 
-$PY -m openrlhf_weakness.testing.make_toy "$WORK"
+$PY -m openrlhf_weakness.cli.make_toy "$WORK"
 
 read -r -d '' stat_commands <<EOF || true
 openrlhf_weakness.cli.stat \
@@ -73,7 +73,7 @@ EOF
 $PY -m $stat_commands                    # profile, STAT-Sel weights, grpo_prompts.jsonl (the draw, with datasource)
 RANK=0 LOCAL_RANK=0 WORLD_SIZE=1 MASTER_ADDR=127.0.0.1 MASTER_PORT=${MASTER_PORT:-29518} \
   $PY -m $sft_commands                   # SFT with the STAT-Sel weighted sampler (one process, no launcher)
-ORW_REWARD_ASSESSOR=math ORW_REWARD_LEDGER=$LEDGER ORW_REWARD_WORKERS=1 $PY -m $grpo_commands
+ORW_REWARD_ASSESSOR=math ORW_REWARD_LEDGER=$LEDGER ORW_REWARD_NUM_WORKERS=1 $PY -m $grpo_commands
 # the next round: GRPO's failures join the difficult questions, and the profile counts their skills
 $PY -m $stat_commands --data.ledger "$LEDGER" --stat.run_dir "$WORK/round2"
 echo "ledger: $LEDGER ($(wc -l < "$LEDGER") failures)  round 2 profile: $WORK/round2/profile.json"

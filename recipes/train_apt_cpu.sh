@@ -5,7 +5,7 @@ set -euo pipefail
 WORK=${WORK:-./runs/train_apt_cpu}
 PY=${PY:-.venv/bin/python}
 
-$PY -m openrlhf_weakness.testing.make_toy "$WORK"
+$PY -m openrlhf_weakness.cli.make_toy "$WORK"
 
 export RANK=0 LOCAL_RANK=0 WORLD_SIZE=1 MASTER_ADDR=127.0.0.1 MASTER_PORT=${MASTER_PORT:-29517}
 read -r -d '' training_commands <<EOF || true

@@ -99,7 +99,7 @@ def test_gpu_doctor_refuses_an_unknown_check_in_one_line(tmp_path):
 
 
 def test_index_comparison_measures_recall_of_an_approximate_index_against_exact_search():
-    from openrlhf_weakness.gpu_doctor import compare_indexes
+    from openrlhf_weakness.doctor.gpu import compare_indexes
 
     flat = compare_indexes(4000, "flat", use_gpu=False, queries=100, dim=32)
     assert flat["recall"] == 1.0

@@ -73,7 +73,7 @@ def test_grpo_recipe_runs_one_step_on_the_stand_in(recipe, tiny_model, tmp_path)
     env = {
         "ORW_REWARD_ASSESSOR": "math",
         "ORW_REWARD_LEDGER": str(tmp_path / "ledger.jsonl"),
-        "ORW_REWARD_WORKERS": "1",
+        "ORW_REWARD_NUM_WORKERS": "1",
     }
     run = run_train_grpo([*argv, "--ckpt.path", str(tmp_path / "ckpt")], env=env)
     assert run.returncode == 0, run.output[-6000:]

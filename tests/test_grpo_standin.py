@@ -44,7 +44,7 @@ def grpo(tiny_model, tmp_path_factory):
         "ORW_REWARD_ASSESSOR": "function",
         "ORW_REWARD_FUNCTION_PATH": str(work / "prefers_letters.py"),
         "ORW_REWARD_LEDGER": str(work / "ledger.jsonl"),
-        "ORW_REWARD_WORKERS": "1",
+        "ORW_REWARD_NUM_WORKERS": "1",
     }
     argv = tiny_grpo_argv(str(tiny_model), str(prompts), str(work / "out"), hook_path(), steps=STEPS)
     run = run_train_grpo([*argv, "--standin.trace", str(work / "trace.jsonl")], env=env)

@@ -18,7 +18,7 @@ BOMB = "9^9^9^9"  # math-verify evaluates it for minutes, holding the interprete
 
 
 def test_a_hanging_math_answer_gets_the_fallback_and_the_others_their_rewards():
-    rewarder = Rewarder(RewardHookConfig(timeout=2.0, queue_margin=5.0, workers=2, fallback_reward=-0.5))
+    rewarder = Rewarder(RewardHookConfig.from_flat(timeout=2.0, queue_margin=5.0, num_workers=2, fallback_reward=-0.5))
     try:
         start = time.monotonic()
         out = rewarder([BOMB, "\\boxed{4}", "\\boxed{5}"], ["", "", ""], ["4", "4", "4"])
@@ -34,7 +34,7 @@ def test_a_hanging_math_answer_gets_the_fallback_and_the_others_their_rewards():
 
 def test_1000_mixed_samples_from_16_threads_every_correct_answer_rewarded():
     timeout, margin = 2.0, 10.0
-    rewarder = Rewarder(RewardHookConfig(timeout=timeout, queue_margin=margin, workers=4))
+    rewarder = Rewarder(RewardHookConfig.from_flat(timeout=timeout, queue_margin=margin, num_workers=4))
     rng = random.Random(0)
     samples = []
     for i in range(1000):
@@ -97,7 +97,7 @@ def test_a_program_that_writes_a_lot_then_passes_still_passes_with_truncation_no
 def server():
     from openrlhf_weakness.cli.serve_assessor import make_app
 
-    rewarder = Rewarder(RewardHookConfig(assessor="math", timeout=3.0, workers=2))
+    rewarder = Rewarder(RewardHookConfig.from_flat(assessor="math", timeout=3.0, num_workers=2))
     with AppThread(lambda: make_app(rewarder, max_samples=8, body_timeout=1.0)) as app:
         app.rewarder = rewarder
         yield app
@@ -156,7 +156,7 @@ def test_nan_and_infinity_are_refused_on_read_and_write(tmp_path):
 
 
 def test_deep_or_huge_labels_fail_alone_and_a_dead_pool_is_replaced():
-    rewarder = Rewarder(RewardHookConfig(assessor="math", timeout=5.0, queue_margin=5.0, workers=2))
+    rewarder = Rewarder(RewardHookConfig.from_flat(assessor="math", timeout=5.0, queue_margin=5.0, num_workers=2))
     try:
         began = time.monotonic()
         first = rewarder(["\\boxed{\\frac{1}{2}}"], [""], ["1/2"])  # workers were warmed before this first call

@@ -105,7 +105,7 @@ def _rewards(rewarder: Rewarder, answers: list[str], label: str) -> list[float]:
 
 
 def test_code_hacks_score_no_higher_than_a_wrong_answer():
-    rewarder = Rewarder(RewardHookConfig(assessor="code", code_timeout=3.0, timeout=20.0, workers=2))
+    rewarder = Rewarder(RewardHookConfig.from_flat(assessor="code", code_timeout=3.0, timeout=20.0, num_workers=2))
     try:
         start = time.monotonic()
         right, wrong, *hacks = _rewards(rewarder, [RIGHT_CODE, WRONG_CODE, *CODE_HACKS.values()], TESTS)
@@ -119,7 +119,7 @@ def test_code_hacks_score_no_higher_than_a_wrong_answer():
 
 
 def test_math_hacks_score_no_higher_than_a_wrong_answer():
-    rewarder = Rewarder(RewardHookConfig(assessor="math", timeout=3.0, workers=2))
+    rewarder = Rewarder(RewardHookConfig.from_flat(assessor="math", timeout=3.0, num_workers=2))
     try:
         right, wrong, *hacks = _rewards(rewarder, ["\\boxed{85}", "\\boxed{84}", *MATH_HACKS.values()], "85")
     finally:
@@ -146,7 +146,9 @@ def _gullible_judge(message: str) -> str:
 @pytest.fixture(scope="module")
 def judge_rewarder():
     with ScriptedOpenAIServer(answer_fn=_gullible_judge) as server:
-        cfg = RewardHookConfig(assessor="judge", judge_base_url=server.base_url, judge_model="judge", workers=2)
+        cfg = RewardHookConfig.from_flat(
+            assessor="judge", judge_base_url=server.base_url, judge_model="judge", num_workers=2
+        )
         rewarder = Rewarder(cfg)
         yield rewarder
         rewarder.close()

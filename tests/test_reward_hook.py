@@ -56,7 +56,7 @@ def test_openrlhf_loads_the_shipped_hook_file_and_gets_rewards(monkeypatch, tmp_
 def server():
     from openrlhf_weakness.cli.serve_assessor import make_app
 
-    rewarder = Rewarder(RewardHookConfig(assessor="math"))
+    rewarder = Rewarder(RewardHookConfig.from_flat(assessor="math"))
     with AppThread(lambda: make_app(rewarder, max_body_mb=0.01, max_concurrent=4)) as app:
         yield app
 
@@ -97,11 +97,13 @@ def test_serve_assessor_bad_bodies_get_4xx_and_it_keeps_serving(server):
 def test_faults_give_fallback_rewards_for_every_sample_and_are_counted(tmp_path):
     raising = tmp_path / "score.py"
     raising.write_text("def score(p, r, ref):\n    if 'boom' in r:\n        raise RuntimeError('x')\n    return 1.0\n")
-    rewarder = Rewarder(RewardHookConfig(assessor="function", function_path=str(raising), fallback_reward=-1.0))
+    rewarder = Rewarder(
+        RewardHookConfig.from_flat(assessor="function", function_path=str(raising), fallback_reward=-1.0)
+    )
     out = rewarder(["fine", "boom", "also fine"], ["", "", ""], ["a", "b", None])
     assert out["rewards"] == [1.0, -1.0, -1.0] and out["extra_logs"]["hook_faults"] == 2.0
 
-    hanging = Rewarder(RewardHookConfig(assessor="code", code_timeout=1.0, timeout=5.0))
+    hanging = Rewarder(RewardHookConfig.from_flat(assessor="code", code_timeout=1.0, timeout=5.0))
     out = hanging(
         ["```python\nwhile True: pass\n```", "```python\ndef f():\n    return 1\n```"],
         ["", ""],
@@ -110,7 +112,7 @@ def test_faults_give_fallback_rewards_for_every_sample_and_are_counted(tmp_path)
     assert out["rewards"] == [0.0, 1.0]  # the hang is a failed test, contained by the sandbox
 
     down = Rewarder(
-        RewardHookConfig(
+        RewardHookConfig.from_flat(
             assessor="judge",
             judge_model="j",
             judge_base_url="http://127.0.0.1:9/v1",
@@ -123,7 +125,7 @@ def test_faults_give_fallback_rewards_for_every_sample_and_are_counted(tmp_path)
 
 
 def test_hook_is_safe_from_many_threads():
-    rewarder = Rewarder(RewardHookConfig(assessor="math", datasources="add"))
+    rewarder = Rewarder(RewardHookConfig.from_flat(assessor="math", datasources="add"))
     results = []
 
     def worker(k: int):
@@ -171,7 +173,7 @@ def test_ledger_rows_become_pairs(tmp_path):
     from openrlhf_weakness.cli import build_pairs
 
     ledger = tmp_path / "ledger.jsonl"
-    rewarder = Rewarder(RewardHookConfig(assessor="math", ledger=str(ledger)))
+    rewarder = Rewarder(RewardHookConfig.from_flat(assessor="math", ledger=str(ledger)))
     rewarder(
         [_query("It is 104"), _query("\\boxed{85}")],
         [PROMPT] * 2,
@@ -183,3 +185,41 @@ def test_ledger_rows_become_pairs(tmp_path):
     pairs = [json.loads(line) for line in open(tmp_path / "p.jsonl")]
     assert len(pairs) == 1 and pairs[0]["chosen"] == "85" and pairs[0]["rejected"] == "It is 104"
     assert pairs[0]["prompt"] == PROMPT and pairs[0]["source"] == "bad"
+
+
+def test_hook_settings_are_the_assessor_and_judge_configs_under_their_flat_names(tmp_path, caplog):
+    from openrlhf_weakness.assess.config import AssessConfig
+    from openrlhf_weakness.backends.config import RoleConfig
+    from openrlhf_weakness.cli.serve_assessor import build_parser
+    from openrlhf_weakness.config import nested
+    from openrlhf_weakness.errors import SettingsError
+    from openrlhf_weakness.hooks.rewarder import load_hook_config
+
+    default = load_hook_config({})
+    assert default.assess == AssessConfig()  # one declaration: the hook's assessor defaults are cli.assess's
+    assert default.judge.parse_retries == RoleConfig().parse_retries == 2
+    assert (default.judge.backend, default.judge.no_cache_enable, default.judge.max_retries) == ("openai", True, 1)
+    (tmp_path / "hook.json").write_text(json.dumps({"bad_below": 2, "judge_rubric": "math"}))
+    env = {
+        "ORW_REWARD_CONFIG": str(tmp_path / "hook.json"),
+        "ORW_REWARD_ASSESSOR": "judge",
+        "ORW_REWARD_TIMEOUT": "12.5",
+        "ORW_REWARD_WORKERS": "3",  # the old name of num_workers
+        "ORW_REWARD_JUDGE_MODEL": "j",
+        "ORW_REWARD_JUDGE_PARSE_RETRIES": "0",
+        "ORW_REWARD_LEDGER": "l.jsonl",
+    }
+    with caplog.at_level("WARNING", logger="openrlhf_weakness"):
+        cfg = load_hook_config(env)
+    assert (cfg.assess.assessor, cfg.assess.bad_below, cfg.assess.judge_rubric) == ("judge", 2, "math")
+    assert (cfg.assess.timeout, cfg.assess.num_workers, cfg.ledger) == (12.5, 3, "l.jsonl")
+    assert (cfg.judge.model, cfg.judge.parse_retries, cfg.judge.backend) == ("j", 0, "openai")
+    assert "workers (ORW_REWARD_WORKERS, --hook.workers) is deprecated" in caplog.text
+    with pytest.raises(SettingsError, match="unknown reward hook settings \\['judge_backend'\\]"):
+        RewardHookConfig.from_flat(judge_backend="hf")  # the hook fixes the judge's backend
+
+    args = nested(
+        build_parser().parse_args(["--hook.assessor", "math", "--hook.workers", "4", "--hook.judge_seed", "7"])
+    )
+    flags = RewardHookConfig.from_flat(**vars(args.hook))
+    assert (flags.assess.num_workers, flags.judge.seed, flags.judge.timeout) == (4, 7, 60.0)

@@ -4,6 +4,7 @@ a chosen log-probability collapse guard. Checkpointing, evaluation scheduling an
 from __future__ import annotations
 
 import json
+import logging
 import os
 
 import torch
@@ -15,6 +16,8 @@ from openrlhf_weakness.apt.collapse_guard import ChosenLogpGuard
 from openrlhf_weakness.apt.config import APTTrainConfig
 from openrlhf_weakness.apt.hybrid_loss import hybrid_loss
 from openrlhf_weakness.io import write_json
+
+log = logging.getLogger(__name__)
 
 # metric name -> which rows it averages over ("all" rows, or only "pairs" with a rejected answer)
 ROW_METRICS = {
@@ -195,16 +198,17 @@ class APTTrainer(DPOTrainer):
         if "chosen_logp" in logs:
             drop = self.guard.update(global_step, logs["chosen_logp"])
             logs["chosen_logp_drop"] = self.guard.drop()
-            if drop is not None:
-                self.strategy.print(
+            if drop is not None and self.strategy.is_rank_0():
+                log.warning(
                     "\n" + "!" * 100 + f"\n[APT] WARNING: mean chosen log-probability fell by {drop:.3f} nats/token "
                     f"(limit --apt.chosen_logp_drop_max {self.apt.chosen_logp_drop_max}) at global step {global_step}.\n"
                     "This is APT's collapse signature: lower the learning rate, raise --apt.sft_coef, or check the "
                     "pairs.\n" + "!" * 100
                 )
-                if self.apt.stop_on_collapse_enable:
-                    self.stop_reason = f"chosen log-probability fell by {drop:.3f} nats/token at step {global_step}"
-                    self.strategy.print(f"[APT] stopping: {self.stop_reason} (--apt.stop_on_collapse_enable)")
+            if drop is not None and self.apt.stop_on_collapse_enable:
+                self.stop_reason = f"chosen log-probability fell by {drop:.3f} nats/token at step {global_step}"
+                if self.strategy.is_rank_0():
+                    log.warning(f"[APT] stopping: {self.stop_reason} (--apt.stop_on_collapse_enable)")
         record = {"global_step": global_step, "epoch": epoch, **logs}
         self.history.append(record)
         if self.strategy.is_rank_0():
@@ -237,7 +241,7 @@ class APTTrainer(DPOTrainer):
                 totals = self._accumulate(totals, rows, meta)
         logs = {f"eval_{k}": v for k, v in self._reduce(totals).items()} if totals is not None else {}
         if self.strategy.is_rank_0():
-            self.strategy.print(
+            log.info(
                 f"[APT] eval at step {steps}: " + ", ".join(f"{k}={v:.4f}" for k, v in logs.items() if "/" not in k)
             )
             if self._wandb is not None:

@@ -19,11 +19,13 @@ class AssessConfig:
         choices=["math", "code", "judge", "function"],
     )
     bad_below: int = flag(4, "a bad case scores below this (APT's paper: 4; 2 gives the strict variant score == 1)")
-    num_workers: int = flag(2, "items assessed at once (threads; code runs each in its own process)")
+    num_workers: int = flag(
+        2, "items assessed at once (threads; code runs each in its own process; the reward hook: worker processes)"
+    )
     timeout: float = flag(
         30.0,
-        "math, function: seconds one answer may take; past it the worker process is killed "
-        "and the answer is left unscored",
+        "seconds one answer may take (math and function; every assessor in the reward hook); past it the worker "
+        "process is killed and the answer is left unscored",
     )
     code_timeout: float = flag(10.0, "code: seconds per program")
     code_memory_mb: int = flag(1024, "code: address-space limit per program")

@@ -232,11 +232,11 @@ def run_tests(payload: dict, proof_fd: int) -> None:
         namespace[eq_name] = strict_eq
         exec(tests, namespace)
     except SystemExit as stop:
-        print(f"sandbox: the program exited (SystemExit({stop.code!r})) before its tests finished", file=sys.stderr)
+        sys.stderr.write(f"sandbox: the program exited (SystemExit({stop.code!r})) before its tests finished\n")
         sys.stderr.flush()
         exit_now(3)
     except BaseException as err:
-        print(report_error(err), file=sys.stderr)
+        sys.stderr.write(f"{report_error(err)}\n")
         sys.stderr.flush()
         exit_now(1)
     sys.stdout.flush()

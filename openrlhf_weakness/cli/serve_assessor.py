@@ -2,6 +2,9 @@
 
     python -m openrlhf_weakness.cli.serve_assessor --serve.port 5000 --hook.assessor math --hook.ledger ledger.jsonl
 
+The ``--hook.<name>`` flags are the hook's ``ORW_REWARD_<NAME>`` settings: its own, the assessor's (``--assess.*``
+of ``cli.assess``, same names) and the judge's (``--judge.<name>`` of ``cli.assess`` as ``--hook.judge_<name>``).
+
 POST any path but /health with ``{"query": [...], "prompts": [...], "labels": [...]}`` -> ``{"rewards": [...],
 "scores": [...], "extra_logs": {...}}``. GET /health -> ``{"status": "ok", "pool": "ok", ...}`` (503 and
 ``"degraded"`` while the worker pool is down; it is replaced on the next request). Binds 127.0.0.1 unless told
@@ -36,11 +39,11 @@ class ServeConfig:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from openrlhf_weakness.hooks.rewarder import RewardHookConfig
+    from openrlhf_weakness.hooks.rewarder import add_hook_flags
 
     parser = argparse.ArgumentParser(prog="openrlhf_weakness.cli.serve_assessor", description=__doc__.splitlines()[0])
     add_flags(parser, ServeConfig, "serve")
-    add_flags(parser, RewardHookConfig, "hook")
+    add_hook_flags(parser)
     return parser
 
 
@@ -60,7 +63,7 @@ def make_app(
     async def health(request):
         pool = rewarder.health()
         status = "ok" if pool["pool"] == "ok" else "degraded"
-        body = {"status": status, **counters, "assessor": rewarder.cfg.assessor, **pool}
+        body = {"status": status, **counters, "assessor": rewarder.cfg.assess.assessor, **pool}
         return web.json_response(body, status=200 if status == "ok" else 503)
 
     async def reward(request):
@@ -110,17 +113,23 @@ def main(argv: list[str] | None = None) -> int:
     args = nested(build_parser().parse_args(argv))
     from aiohttp import web
 
+    from openrlhf_weakness.assess.sandbox_tool import SandboxUnavailable
+    from openrlhf_weakness.errors import SettingsError
     from openrlhf_weakness.hooks.rewarder import Rewarder, RewardHookConfig
 
-    cfg, serve = from_namespace(RewardHookConfig, args.hook), from_namespace(ServeConfig, args.serve)
+    serve = from_namespace(ServeConfig, args.serve)
     try:
+        cfg = RewardHookConfig.from_flat(**vars(args.hook))
         rewarder = Rewarder(cfg)
-    except (ValueError, OSError, RuntimeError) as err:  # RuntimeError: no code sandbox and none not allowed
+    except (SettingsError, SandboxUnavailable) as err:  # SandboxUnavailable: no code sandbox and none not allowed
         raise CliError("serve_assessor", err)
     app = make_app(rewarder, serve.max_body_mb, serve.max_concurrent, serve.max_samples, serve.body_timeout)
     host, port = serve.host, serve.port
-    print(f"serve_assessor: {cfg.assessor} assessor on http://{host}:{port}/get_reward (health: /health)", flush=True)
-    if cfg.assessor == "code":
+    print(
+        f"serve_assessor: {cfg.assess.assessor} assessor on http://{host}:{port}/get_reward (health: /health)",
+        flush=True,
+    )
+    if cfg.assess.assessor == "code":
         from openrlhf_weakness.hooks.rewarder import code_policy_line
 
         print(f"serve_assessor: {code_policy_line(cfg)}", flush=True)

@@ -17,82 +17,152 @@ import re
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass, fields
+from dataclasses import Field, dataclass, field, fields, replace
 
+from openrlhf_weakness.assess.config import AssessConfig
+from openrlhf_weakness.backends.config import RoleConfig
 from openrlhf_weakness.config import flag
 from openrlhf_weakness.data.labels import label_question, parse_label
+from openrlhf_weakness.errors import SettingsError
 
 log = logging.getLogger(__name__)
 CONFIG_ENV = "ORW_REWARD_CONFIG"
 SPECIAL_TOKEN = re.compile(r"<\|[^|>]{1,40}\|>|</s>|<s>|<eos>|<pad>")
 
 
+# The assessor's and the judge's settings the hook offers, each declared once in AssessConfig / RoleConfig. Their flat
+# names (ORW_REWARD_<NAME>, --hook.<name>, keys of the ORW_REWARD_CONFIG file): the AssessConfig fields as they are,
+# the judge's RoleConfig fields as judge_<name>.
+ASSESS_FIELDS = (
+    "assessor",
+    "bad_below",
+    "num_workers",
+    "timeout",
+    "code_timeout",
+    "code_memory_mb",
+    "code_sandbox",
+    "code_weak_tests",
+    "function_path",
+    "function_scale",
+    "judge_rubric",
+)
+JUDGE_FIELDS = (
+    "model",
+    "base_url",
+    "api_key_env",
+    "max_new_tokens",
+    "temperature",
+    "top_p",
+    "seed",
+    "timeout",
+    "max_retries",
+    "retry_backoff",
+    "parse_retries",
+    "structured_output",
+)
+# The judge as the hook runs it: an OpenAI-compatible server, no response cache (every answer is new), and fewer and
+# shorter tries than a stage, since they all fall within one sample's deadline.
+JUDGE_FIXED = {"backend": "openai", "no_cache_enable": True}
+JUDGE_DEFAULTS = {"max_retries": 1, "timeout": 60.0}
+RENAMED = {"workers": "num_workers"}  # old flat name -> new one (kept working, with a deprecation line)
+
+
 @dataclass
 class RewardHookConfig:
-    """Reward hook and assessor server (environment ORW_REWARD_<FIELD> or a JSON file in ORW_REWARD_CONFIG)."""
+    """Reward hook and assessor server (environment ORW_REWARD_<NAME> or a JSON file in ORW_REWARD_CONFIG): the
+    hook's own settings, the assessor's (``assess``) and the judge's (``judge``)."""
 
-    assessor: str = flag("math", "math, code, judge or function", choices=["math", "code", "judge", "function"])
-    bad_below: int = flag(4, "a sample scoring below this is a failure (written to the ledger)")
     fallback_reward: float = flag(0.0, "reward given when the assessor fails on a sample")
-    timeout: float = flag(
-        30.0,
-        "seconds one sample may take; past it its worker process is killed and the sample gets the fallback reward",
-    )
     queue_margin: float = flag(
         10.0,
         "seconds a call may wait beyond timeout for samples queued behind slow ones; "
         "a sample still queued then gets the fallback reward",
     )
-    workers: int = flag(2, "worker processes assessing samples (each killed and replaced at a sample's deadline)")
     ledger: str | None = flag(None, "JSON Lines file that failures are appended to")
     datasources: str = flag("", "comma-separated datasources (or skills) logged as acc_<name> in extra_logs")
     window: int = flag(256, "recent samples per datasource behind each acc_<name>")
-    code_timeout: float = flag(10.0, "code: seconds per program")
-    code_sandbox: str = flag(
-        "bwrap",
-        "code: bwrap (OS sandbox, required for untrusted code) or none (logs a warning)",
-        choices=["bwrap", "none"],
-    )
-    code_weak_tests: str = flag(
-        "refuse",
-        "code: run tests that are not input/output pairs, weakly verified "
-        "(accept), or leave those samples unscored (refuse)",
-        choices=["refuse", "accept"],
-    )
-    function_path: str | None = flag(None, "function: Python file defining score(prompt, response, reference)")
-    judge_base_url: str = flag("http://127.0.0.1:8000/v1", "judge: OpenAI-compatible server")
-    judge_model: str | None = flag(None, "judge: model name on that server")
-    judge_rubric: str = flag("general", "judge: general, math, code or a JSON rubric file")
-    judge_timeout: float = flag(60.0, "judge: seconds per request")
-    judge_parse_retries: int = flag(
-        1, "judge: times a reply without a valid [RESULT] is asked again before the sample is left unscored"
-    )
+    assess: AssessConfig = field(default_factory=AssessConfig)
+    judge: RoleConfig = field(default_factory=lambda: RoleConfig(**JUDGE_FIXED, **JUDGE_DEFAULTS))
+
+    @classmethod
+    def from_flat(cls, **values) -> RewardHookConfig:
+        """The configuration from flat names (see ASSESS_FIELDS); unknown names raise :class:`SettingsError`."""
+        for old, new in RENAMED.items():
+            if old in values:
+                log.warning(
+                    "reward hook setting %s (ORW_REWARD_%s, --hook.%s) is deprecated and will be removed: use %s",
+                    old,
+                    old.upper(),
+                    old,
+                    new,
+                )
+                old_value = values.pop(old)
+                values.setdefault(new, old_value)
+        unknown = set(values) - set(flat_fields())
+        if unknown:
+            raise SettingsError(f"unknown reward hook settings {sorted(unknown)}")
+        own = {k: v for k, v in values.items() if k in _own_fields()}
+        assess = AssessConfig(**{k: values[k] for k in ASSESS_FIELDS if k in values})
+        judge = {**JUDGE_DEFAULTS, **{k: values[f"judge_{k}"] for k in JUDGE_FIELDS if f"judge_{k}" in values}}
+        return cls(**own, assess=assess, judge=RoleConfig(**judge, **JUDGE_FIXED))
+
+
+def _own_fields() -> tuple[str, ...]:
+    return tuple(f.name for f in fields(RewardHookConfig) if "help" in f.metadata)
+
+
+def flat_fields() -> dict[str, Field]:
+    """Every flat setting name and the dataclass field that declares it."""
+    by_name = {f.name: f for f in fields(RewardHookConfig) if "help" in f.metadata}
+    by_name.update({f.name: f for f in fields(AssessConfig) if f.name in ASSESS_FIELDS})
+    by_name.update({f"judge_{f.name}": f for f in fields(RoleConfig) if f.name in JUDGE_FIELDS})
+    return by_name
+
+
+def add_hook_flags(parser) -> None:
+    """``--hook.<name>`` for every flat setting (the judge's with this hook's defaults), and the renamed ones."""
+    from openrlhf_weakness.config import add_flags, add_renamed_flag
+
+    add_flags(parser, RewardHookConfig, "hook")
+    add_flags(parser, AssessConfig, "hook", exclude=_others(AssessConfig, ASSESS_FIELDS))
+    add_flags(parser, RoleConfig, "hook", _others(RoleConfig, JUDGE_FIELDS), JUDGE_DEFAULTS, prefix="judge_")
+    for old, new in RENAMED.items():
+        add_renamed_flag(parser, f"--hook.{old}", f"--hook.{new}")
+
+
+def _others(config_cls: type, offered: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(f.name for f in fields(config_cls) if f.name not in offered)
+
+
+def _convert(field: Field, raw: str):
+    kind = str(field.type).split(" ")[0]
+    if kind == "bool":
+        return raw.strip().lower() in ("1", "true", "yes", "on")
+    return {"int": int, "float": float}.get(kind, str)(raw)
 
 
 def load_hook_config(environ: dict | None = None) -> RewardHookConfig:
-    """Defaults, then a JSON file named by ORW_REWARD_CONFIG, then ORW_REWARD_<FIELD> variables."""
+    """Defaults, then a JSON file named by ORW_REWARD_CONFIG, then ORW_REWARD_<NAME> variables."""
     env = os.environ if environ is None else environ
     values: dict = {}
     if env.get(CONFIG_ENV):
         with open(env[CONFIG_ENV]) as f:
             values.update(json.load(f))
-    for f in fields(RewardHookConfig):
-        raw = env.get(f"ORW_REWARD_{f.name.upper()}")
+    known = flat_fields()
+    for name, old in [(name, None) for name in known] + [(old, new) for old, new in RENAMED.items()]:
+        raw = env.get(f"ORW_REWARD_{name.upper()}")
         if raw is not None:
-            kind = {"int": int, "float": float}.get(str(f.type).split(" ")[0], str)
-            values[f.name] = kind(raw)
-    unknown = set(values) - {f.name for f in fields(RewardHookConfig)}
-    if unknown:
-        raise ValueError(f"unknown reward hook settings {sorted(unknown)}")
-    return RewardHookConfig(**values)
+            values[name] = _convert(known[old or name], raw)
+    return RewardHookConfig.from_flat(**values)
 
 
 def code_policy_line(cfg: RewardHookConfig) -> str:
     """The one start-up line that says how code rewards are verified."""
-    weak = "given, marked weakly verified" if cfg.code_weak_tests == "accept" else "refused (fallback reward)"
+    sandbox, weak_tests = cfg.assess.code_sandbox, cfg.assess.code_weak_tests
+    weak = "given, marked weakly verified" if weak_tests == "accept" else "refused (fallback reward)"
     return (
-        f"code assessor: sandbox {cfg.code_sandbox}; tests in input/output form are checked outside the "
-        f"sandbox; other tests are {weak} (code_weak_tests={cfg.code_weak_tests})"
+        f"code assessor: sandbox {sandbox}; tests in input/output form are checked outside the "
+        f"sandbox; other tests are {weak} (code_weak_tests={weak_tests})"
     )
 
 
@@ -115,38 +185,18 @@ class Rewarder:
 
     @staticmethod
     def _make_assessor(cfg: RewardHookConfig):
-        from openrlhf_weakness.assess.config import AssessConfig
         from openrlhf_weakness.assess.isolated import IsolatedAssessor
-        from openrlhf_weakness.backends.config import RoleConfig
 
-        assess = AssessConfig(
-            assessor=cfg.assessor,
-            bad_below=cfg.bad_below,
-            num_workers=1,
-            code_timeout=cfg.code_timeout,
-            code_sandbox=cfg.code_sandbox,
-            code_weak_tests=cfg.code_weak_tests,
-            function_path=cfg.function_path,
-            judge_rubric=cfg.judge_rubric,
-        )
-        gen = RoleConfig(
-            backend="openai",
-            model=cfg.judge_model,
-            base_url=cfg.judge_base_url,
-            timeout=cfg.judge_timeout,
-            max_retries=1,
-            max_new_tokens=512,
-            no_cache_enable=True,
-            parse_retries=cfg.judge_parse_retries,
-        )
-        if cfg.assessor == "judge" and not cfg.judge_model:
-            raise ValueError("the judge assessor needs judge_model (ORW_REWARD_JUDGE_MODEL)")
-        if cfg.assessor == "code":
+        assess, judge = cfg.assess, cfg.assess.assessor == "judge"
+        if judge and not cfg.judge.model:
+            raise SettingsError("the judge assessor needs judge_model (ORW_REWARD_JUDGE_MODEL)")
+        if assess.assessor == "code":
             from openrlhf_weakness.assess.code_sandbox import CodeTestAssessor
 
-            CodeTestAssessor(sandbox=cfg.code_sandbox, weak_tests=cfg.code_weak_tests)  # no sandbox: fail here, once
+            CodeTestAssessor(sandbox=assess.code_sandbox, weak_tests=assess.code_weak_tests)  # no sandbox: fail here
             log.info(code_policy_line(cfg))
-        return IsolatedAssessor(assess, gen if cfg.assessor == "judge" else None, cfg.workers, cfg.timeout)
+        in_worker = replace(assess, num_workers=1)  # each worker process assesses one sample at a time
+        return IsolatedAssessor(in_worker, cfg.judge if judge else None, assess.num_workers, assess.timeout)
 
     def close(self) -> None:
         self.assessor.close()
@@ -160,7 +210,7 @@ class Rewarder:
 
         n = len(queries)
         started = time.monotonic()
-        deadline = started + self.cfg.timeout + self.cfg.queue_margin
+        deadline = started + self.cfg.assess.timeout + self.cfg.queue_margin
         pending, results, responses, sources = {}, [None] * n, [""] * n, [""] * n
         for i in range(n):
             try:
@@ -182,7 +232,7 @@ class Rewarder:
                 rewards.append(float(self.cfg.fallback_reward))
             else:
                 rewards.append((result.score - 1) / 4)
-            if result.score is not None and result.score < self.cfg.bad_below:
+            if result.score is not None and result.score < self.cfg.assess.bad_below:
                 failures.append(
                     {
                         "prompt": prompts[i] if i < len(prompts or []) else None,

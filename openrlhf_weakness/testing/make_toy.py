@@ -1,6 +1,6 @@
 """Write the tiny offline Llama and a toy APT preference set, for the CPU recipes.
 
-Usage: ``python -m openrlhf_weakness.testing.make_toy DIR`` -> DIR/tiny-llama, DIR/apt_pairs.jsonl, and for the
+Usage: ``python -m openrlhf_weakness.cli.make_toy DIR`` -> DIR/tiny-llama, DIR/apt_pairs.jsonl, and for the
 STAT -> GRPO chain DIR/stat_train.jsonl (question, worked answer, skill), DIR/stat_dev.jsonl (question, answer, skill) and
 DIR/grpo_prompts.jsonl (OpenRLHF's RL prompt rows with the skill as datasource)
 """
@@ -45,31 +45,29 @@ def toy_skill_rows(n: int, seed: int) -> list[dict]:
     return rows
 
 
-def main(argv: list[str] | None = None) -> None:
-    argv = sys.argv[1:] if argv is None else argv
-    if len(argv) != 1 or argv[0].startswith("-"):
-        raise SystemExit(__doc__.strip())
+def write_toy_files(out: str | Path) -> list[Path]:
+    """Write the tiny model and the toy data sets into ``out``; returns what was written, model first."""
+    from openrlhf_weakness.stat.grpo_export import grpo_prompt_rows
     from openrlhf_weakness.testing.tiny_model import build_tiny_model
 
-    out = Path(argv[0])
+    out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    print(build_tiny_model(out / "tiny-llama"))
+    model = Path(build_tiny_model(out / "tiny-llama"))
     write_jsonl(out / "apt_pairs.jsonl", toy_apt_rows(64))
-    print(out / "apt_pairs.jsonl")
     write_jsonl(
         out / "stat_train.jsonl", [{k: r[k] for k in ("input", "output", "skill")} for r in toy_skill_rows(64, 0)]
     )
     write_jsonl(
         out / "stat_dev.jsonl", [{k: r[k] for k in ("input", "reference", "skill")} for r in toy_skill_rows(8, 1)]
     )
-    from openrlhf_weakness.stat.grpo_export import grpo_prompt_rows
-
     train = toy_skill_rows(64, 0)
     write_jsonl(
         out / "grpo_prompts.jsonl", grpo_prompt_rows(train, [[r["skill"]] for r in train], "input", "reference")
     )
-    print(out / "stat_train.jsonl", out / "stat_dev.jsonl", out / "grpo_prompts.jsonl")
+    return [model] + [out / f"{name}.jsonl" for name in ("apt_pairs", "stat_train", "stat_dev", "grpo_prompts")]
 
 
-if __name__ == "__main__":
-    main()
+if __name__ == "__main__":  # the old entry point: the command is openrlhf_weakness.cli.make_toy
+    from openrlhf_weakness.cli.make_toy import main
+
+    sys.exit(main())

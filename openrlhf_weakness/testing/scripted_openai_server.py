@@ -8,6 +8,7 @@ Each request's last user message picks its behaviour: ``fail429:k:`` / ``fail500
 from __future__ import annotations
 
 import asyncio
+import sys
 import json
 import re
 from collections import Counter
@@ -101,7 +102,8 @@ class ScriptedOpenAIServer:
 
 
 def main() -> None:
-    """Serve in the foreground (benchmarks run it in its own process): prints ``port N`` once listening."""
+    """Serve in the foreground (benchmarks run it in its own process): writes ``port N`` to stdout once listening,
+    the line its parent waits for."""
     import argparse
     import time
 
@@ -109,7 +111,8 @@ def main() -> None:
     parser.add_argument("--latency", type=float, default=0.0)
     args = parser.parse_args()
     with ScriptedOpenAIServer(latency=args.latency) as server:
-        print(f"port {server.port}", flush=True)
+        sys.stdout.write(f"port {server.port}\n")
+        sys.stdout.flush()
         while True:
             time.sleep(3600)
 

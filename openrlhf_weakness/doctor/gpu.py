@@ -1,4 +1,5 @@
-"""The GPU doctor's checks: each proves one GPU component with a short real run and a timing, or says why it skipped.
+"""The GPU doctor's checks (the CPU stack's are beside them in :mod:`.stack`): each proves one GPU component with a
+short real run and a timing, or says why it skipped.
 
 Every check takes the device, so the same code can be rehearsed on a CPU host (``--gpu.device cpu``) with a tiny model.
 """
@@ -15,6 +16,7 @@ from typing import Callable
 import numpy as np
 
 from openrlhf_weakness.config import flag
+from openrlhf_weakness.errors import SettingsError
 
 CHECKS = ("training", "hf_generation", "embedder", "faiss_gpu", "vllm", "ray")
 
@@ -44,6 +46,16 @@ class CheckResult:
 
 def _importable(module: str) -> bool:
     return importlib.util.find_spec(module) is not None
+
+
+def device_label(device: str) -> str:
+    """The device the GPU checks run on, by name where CUDA has one; a broken CUDA install is itself a finding."""
+    try:
+        import torch
+
+        return torch.cuda.get_device_name(0) if device == "cuda" and torch.cuda.is_available() else device
+    except Exception as err:
+        return f"{device} ({type(err).__name__}: {err})"
 
 
 def skip_reason(name: str, device: str) -> str | None:
@@ -254,7 +266,7 @@ def selected_checks(cfg: GPUDoctorConfig) -> list[str]:
     wanted = [c.strip() for c in cfg.checks.split(",") if c.strip()]
     unknown = [c for c in wanted if c not in CHECKS]
     if unknown:
-        raise ValueError(f"--gpu.checks: unknown {', '.join(unknown)} (known: {', '.join(CHECKS)})")
+        raise SettingsError(f"--gpu.checks: unknown {', '.join(unknown)} (known: {', '.join(CHECKS)})")
     return wanted
 
 
