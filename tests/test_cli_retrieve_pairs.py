@@ -85,7 +85,7 @@ def test_retrieve_then_pairs_then_train_apt(files, tiny_model, capsys):
                 str(files / "similar_scored.jsonl"),
                 "--data.output",
                 str(files / "pairs.jsonl"),
-                "--pairs.iteration",
+                "--data.iteration",
                 "3",
                 "--pairs.similar_weight",
                 "0.5",

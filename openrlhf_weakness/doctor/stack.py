@@ -136,14 +136,16 @@ def run_short_dpo(work_dir: Path) -> dict:
 def run_short_grpo(work_dir: Path) -> dict:
     """Two GRPO steps of OpenRLHF's own train_ppo_ray on a tiny Llama with this project's reward hook (math) and ledger;
     rollouts on the vLLM stand-in where vLLM or a GPU is missing."""
-    from openrlhf_weakness.cli.reward_hook_path import hook_path
+    from openrlhf_weakness.hooks import reward_hook
     from openrlhf_weakness.testing.grpo_run import run_train_grpo, tiny_grpo_argv, write_addition_prompts
     from openrlhf_weakness.testing.tiny_model import build_tiny_model
 
     model = build_tiny_model(work_dir / "tiny-llama")
     prompts = write_addition_prompts(work_dir / "grpo_prompts.jsonl", 16)
     ledger = work_dir / "grpo_ledger.jsonl"
-    argv = tiny_grpo_argv(str(model), str(prompts), str(work_dir / "grpo-out"), hook_path(), steps=2)
+    argv = tiny_grpo_argv(
+        str(model), str(prompts), str(work_dir / "grpo-out"), str(Path(reward_hook.__file__).resolve()), steps=2
+    )
     env = {"ORW_REWARD_ASSESSOR": "math", "ORW_REWARD_LEDGER": str(ledger), "ORW_REWARD_NUM_WORKERS": "1"}
     run = run_train_grpo(argv, env=env)
     (work_dir / "train_grpo.log").write_text(run.output)

@@ -7,7 +7,6 @@ DIR/grpo_prompts.jsonl (OpenRLHF's RL prompt rows with the skill as datasource)
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 from openrlhf_weakness.io import write_jsonl
@@ -65,9 +64,3 @@ def write_toy_files(out: str | Path) -> list[Path]:
         out / "grpo_prompts.jsonl", grpo_prompt_rows(train, [[r["skill"]] for r in train], "input", "reference")
     )
     return [model] + [out / f"{name}.jsonl" for name in ("apt_pairs", "stat_train", "stat_dev", "grpo_prompts")]
-
-
-if __name__ == "__main__":  # the old entry point: the command is openrlhf_weakness.cli.make_toy
-    from openrlhf_weakness.cli.make_toy import main
-
-    sys.exit(main())

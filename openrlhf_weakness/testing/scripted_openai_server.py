@@ -8,9 +8,9 @@ Each request's last user message picks its behaviour: ``fail429:k:`` / ``fail500
 from __future__ import annotations
 
 import asyncio
-import sys
 import json
 import re
+import sys
 from collections import Counter
 from typing import Callable
 
