@@ -80,13 +80,13 @@ class TrainingPlan:
     @classmethod
     def parse(cls, module: str, argv: list[str], refused: tuple[str, ...] = (), reason: str = "") -> TrainingPlan:
         """Parse ``argv`` once with the module's parsers (an unknown flag fails here, before any work); flags in
-        ``refused`` are set by the caller and rejected with ``reason``."""
+        ``refused`` are set by the caller and rejected with ``reason`` (e.g. "after -- are set by the loop")."""
         if module not in TRAINING_MODULES:
             raise TrainingPlanError(f"{module}: not a training module ({', '.join(TRAINING_MODULES)})")
         flags = split_flags(list(argv))
         fixed = sorted(set(flags) & set(refused))
         if fixed:
-            raise TrainingPlanError(f"{', '.join(fixed)}: set by {reason or 'the caller'}; leave them out")
+            raise TrainingPlanError(f"{', '.join(fixed)} {reason or 'are set by the caller'}; leave them out")
         openrlhf_module, group, config = TRAINING_MODULES[module]
         rest, project = list(argv), None
         parser = project_parser(module)
