@@ -219,6 +219,11 @@ def test_noise_floor_compares_two_draws_of_one_procedure():
     assert halves.n_seeds == 5 and halves.seed_diffs[0] == pytest.approx(a[0][0].mean() - a[0][5].mean())
     with pytest.raises(StatsError, match="need at least 4 seeds"):
         noise_floor(a[0][:3])
+    # a redraw on other training seeds is paired in numeric seed order; one arm's mapping splits by seed number
+    first = {s: a[0][s - 1] for s in range(1, 11)}
+    redraw = {s: b[0][s - 11] for s in range(11, 21)}
+    assert noise_floor(first, redraw).seed_diffs == noise_floor(a[0], b[0]).seed_diffs
+    assert noise_floor(dict(reversed(first.items()))).seed_diffs == noise_floor(a[0]).seed_diffs
 
 
 def test_the_long_table_becomes_per_split_matrices():

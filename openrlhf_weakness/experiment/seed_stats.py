@@ -122,6 +122,19 @@ def _as_seed_rows(scores, side: str):
     return keys, m
 
 
+def _seed_order(key):
+    """Sort key for seeds: numbers numerically, then anything else by its text."""
+    number = isinstance(key, (int, float)) and not isinstance(key, bool)
+    return (not number, key if number else str(key))
+
+
+def _in_key_order(scores):
+    """An arm's matrix with mapping seeds sorted by key (rows of an array stay as given)."""
+    if isinstance(scores, Mapping):
+        scores = {k: scores[k] for k in sorted(scores, key=_seed_order)}
+    return _as_seed_rows(scores, "A")[1]
+
+
 def _keep_columns(m, keep, n_questions: int):
     import numpy as np
 
@@ -306,17 +319,18 @@ def noise_floor(
 ) -> SeedComparison:
     """The same test on two independent draws of one procedure: what "a difference" looks like with none there.
 
-    ``second=None`` splits ``first``'s seeds into two halves (first half against second half; an odd last seed is
-    left out), so one arm trained on 2n seeds gives its own noise floor on n seeds.
+    ``second=None`` splits ``first``'s seeds into two halves (first half against second half in seed order; an odd
+    last seed is left out), so one arm trained on 2n seeds gives its own noise floor on n seeds. Two mappings with
+    different seed keys (a redraw on other seeds) are paired in seed order; with the same keys, by key.
     """
-    import numpy as np
-
     if second is None:
-        _, m = _as_seed_rows(first, "A")
+        m = _in_key_order(first)
         half = m.shape[0] // 2
         if half < 2:
             raise StatsError(f"{name}: splitting {m.shape[0]} seeds leaves {half} per half; need at least 4 seeds")
         first, second = m[:half], m[half : 2 * half]
+    elif isinstance(first, Mapping) and isinstance(second, Mapping) and set(first) != set(second):
+        first, second = _in_key_order(first), _in_key_order(second)  # independent draws: pair in seed order
     out = compare(first, second, names=(f"{name} (1)", f"{name} (2)"), alpha=alpha, keep=keep, boot=boot, seed=seed)
     return replace(out, noise_floor=True, extra={"procedure": name})
 
