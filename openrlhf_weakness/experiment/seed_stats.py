@@ -272,8 +272,6 @@ def compare(
     seed: int = 0,
 ) -> SeedComparison:
     """Arm ``a`` minus arm ``b`` on the same questions: per-seed paired differences, Student t on n - 1 df."""
-    import numpy as np
-
     if not 0 < alpha < 1:
         raise StatsError(f"alpha must lie in (0, 1), got {alpha}")
     ma, mb = _paired(a, b, fixed, keep)
