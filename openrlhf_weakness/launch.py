@@ -33,6 +33,16 @@ def single_process_env(base: dict | None = None) -> dict:
     return env
 
 
+def launcher_wanted(requested: bool = False, hostfile: str | None = None) -> bool:
+    """The one rule for starting training with the deepspeed launcher: when asked, for a hostfile, or on a CUDA host
+    where the launcher is installed; otherwise one process."""
+    if requested or hostfile:
+        return True
+    import torch
+
+    return torch.cuda.is_available() and shutil.which("deepspeed") is not None
+
+
 def training_command(
     module: str, args: list[str], use_launcher: bool | None = None, hostfile: str | None = None
 ) -> list[str]:
@@ -42,9 +52,7 @@ def training_command(
     OpenRLHF modules wrapped by :mod:`openrlhf_weakness.cli.run_openrlhf` so the CPU patches apply.
     """
     if use_launcher is None:
-        import torch
-
-        use_launcher = torch.cuda.is_available() and shutil.which("deepspeed") is not None
+        use_launcher = launcher_wanted()
     if hostfile:  # several nodes: the launcher starts a process per GPU on every host of the file
         return ["deepspeed", "--hostfile", hostfile, "--module", module, *args]
     if use_launcher:

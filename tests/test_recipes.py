@@ -144,7 +144,10 @@ def test_apt_loop_recipe_flags_and_its_training_flags_exist(recipe):
     if recipe == "apt_two_nodes.sh":
         assert getattr(args, "loop.hostfile") and getattr(args, "gen.num_engines") == 16
     patches.apply()
-    apt.check_training_flags(argv[split + 1 :])  # refuses the loop's own flags, parses the rest with both parsers
+    from openrlhf_weakness.apt.loop import training_plan
+
+    plan = training_plan(argv[split + 1 :])  # refuses the loop's own flags, parses the rest with both parsers
+    assert plan.argv() == argv[split + 1 :]
     known, rest = train_apt._apt_parser().parse_known_args(argv[split + 1 :])
     assert getattr(known, "apt.sft_coef") == 0.5
     parsed = openrlhf_cli.parse_args(train_apt.OPENRLHF_MODULE, rest + ["--model.model_name_or_path", "m"])

@@ -9,6 +9,7 @@ import json
 
 import pytest
 
+from openrlhf_weakness.apt import stages
 from openrlhf_weakness.apt.loop import APTLoop, LoopData, LoopError
 from openrlhf_weakness.apt.loop_config import APTLoopConfig
 from openrlhf_weakness.apt.pairs import PairsConfig
@@ -57,14 +58,14 @@ def _first_round(loop: APTLoop, iteration: int = 0):
     """Iteration ``iteration``'s stages up to the pairs, as run_loop calls them (no training)."""
     from openrlhf_weakness.io.stages import file_digest
 
-    it = loop.run.iteration(iteration)
-    scored, scored_sig = loop.score(
-        it, "scored", "student-0", "student-0", loop.load(loop.data.train), file_digest(loop.data.train)
+    it = loop.iteration(iteration)
+    scored, scored_sig = stages.score(
+        loop, it, "scored", "student-0", "student-0", loop.load(loop.data.train), file_digest(loop.data.train)
     )
-    bad, bad_sig = loop.mine(it, scored, scored_sig, iteration)
-    similar, similar_sig = loop.retrieve(it, bad, bad_sig, "student-0", "student-0")
-    similar_scored, ss_sig = loop.score(it, "similar_scored", "student-0", "student-0", similar, similar_sig)
-    path, _ = loop.pairs(it, bad, similar_scored, iteration, [bad_sig, ss_sig])
+    bad, bad_sig = stages.mine(loop, it, scored, scored_sig, iteration)
+    similar, similar_sig = stages.retrieve(loop, it, bad, bad_sig, "student-0", "student-0")
+    similar_scored, ss_sig = stages.score(loop, it, "similar_scored", "student-0", "student-0", similar, similar_sig)
+    path, _ = stages.pairs(loop, it, bad, similar_scored, iteration, [bad_sig, ss_sig])
     return bad, similar, [json.loads(line) for line in open(path)]
 
 
@@ -104,7 +105,7 @@ def test_apt_rerun_recomputes_a_changed_stage_and_those_after_it(apt_files):
         finally:
             loop.run.close()
         assert server.requests == asked  # nothing answered again
-        decisions = {d["stage"]: (d["action"], d.get("why")) for d in loop.records.decisions}
+        decisions = {d["stage"]: (d["action"], d.get("why")) for d in loop.runner.decisions}
         assert decisions["iter_0/pairs"] == ("computed", "settings changed: pairs")
         assert all(
             decisions[f"iter_0/{s}"] == ("reused", None) for s in ("scored", "bad", "similar", "similar_scored")
@@ -121,7 +122,7 @@ def test_apt_rerun_recomputes_a_changed_stage_and_those_after_it(apt_files):
             _first_round(loop)
         finally:
             loop.run.close()
-        decisions = {d["stage"]: (d["action"], d.get("why")) for d in loop.records.decisions}
+        decisions = {d["stage"]: (d["action"], d.get("why")) for d in loop.runner.decisions}
     assert decisions["iter_0/similar"] == ("computed", "an input changed (a file or an earlier stage)")
     assert decisions["iter_0/similar_scored"][0] == decisions["iter_0/pairs"][0] == "computed"
     assert decisions["iter_0/scored"] == ("reused", None)
@@ -131,8 +132,8 @@ def test_apt_loop_without_a_cache_writes_none(apt_files):
     with ScriptedOpenAIServer(answer_fn=_student) as server:
         loop = _loop(apt_files, server, no_cache_enable=True)
         try:
-            loop.answer_and_assess("student-0", loop.load(loop.data.dev), loop.run.root / "dev.jsonl", "dev")
-            loop.answer_and_assess("student-0", loop.load(loop.data.dev), loop.run.root / "dev2.jsonl", "dev")
+            loop.scorer.answer("student-0", loop.load(loop.data.dev), "dev")
+            loop.scorer.answer("student-0", loop.load(loop.data.dev), "dev")
         finally:
             loop.run.close()
         assert server.requests == 2  # asked twice: nothing was cached
@@ -321,9 +322,9 @@ def test_the_judge_scores_the_student_inside_the_loop_with_its_own_settings(apt_
             APTLoop(cfg, data, gen, assess, RetrieveConfig(), PairsConfig())
         loop = APTLoop(cfg, data, gen, assess, RetrieveConfig(), PairsConfig(), judge)
         try:
-            it = loop.run.iteration(0)
+            it = loop.iteration(0)
             rows = loop.load(loop.data.train)
-            scored, _ = loop.score(it, "scored", "student-0", "student-0", rows, file_digest(loop.data.train))
+            scored, _ = stages.score(loop, it, "scored", "student-0", "student-0", rows, file_digest(loop.data.train))
         finally:
             loop.run.close()
         models = dict(server.models)
@@ -369,15 +370,17 @@ def test_pair_options_choose_the_models_own_right_sample_and_a_sampled_wrong_one
             _loop(apt_files, server, PairsConfig(chosen="self_correct"))
         loop = _loop(apt_files, server, options)
         try:
-            it = loop.run.iteration(0)
-            scored, scored_sig = loop.score(
-                it, "scored", "student-0", "student-0", loop.load(loop.data.train), file_digest(loop.data.train)
+            it = loop.iteration(0)
+            scored, scored_sig = stages.score(
+                loop, it, "scored", "student-0", "student-0", loop.load(loop.data.train), file_digest(loop.data.train)
             )
-            bad, bad_sig = loop.mine(it, scored, scored_sig, 0)
-            sampled, sampled_sig = loop.sample(it, bad, bad_sig, "student-0", "student-0")
-            path, _ = loop.pairs(it, sampled, [], 0, [sampled_sig, None])
+            bad, bad_sig = stages.mine(loop, it, scored, scored_sig, 0)
+            sampled, sampled_sig = stages.sample(loop, it, bad, bad_sig, "student-0", "student-0")
+            path, _ = stages.pairs(loop, it, sampled, [], 0, [sampled_sig, None])
             asked = server.requests
-            assert loop.sample(it, bad, bad_sig, "student-0", "student-0")[1] == sampled_sig  # kept, not redone
+            assert (
+                stages.sample(loop, it, bad, bad_sig, "student-0", "student-0")[1] == sampled_sig
+            )  # kept, not redone
             assert server.requests == asked
         finally:
             loop.run.close()

@@ -43,25 +43,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def check_training_flags(train_args: list[str]) -> None:
-    """Refuse the flags the loop sets itself, then parse the rest with cli.train_apt's and OpenRLHF's own parsers,
-    so a typo fails now rather than after the first round of generation."""
-    from openrlhf_weakness.apt.loop_config import LOOP_SETS_TRAINING
-    from openrlhf_weakness.cli import train_apt
-
-    fixed = sorted({a.split("=")[0] for a in train_args} & set(LOOP_SETS_TRAINING))
-    if fixed:
-        raise CliError(
-            "apt",
-            f"{', '.join(fixed)} after -- are set by the loop itself (--loop.model, the pairs, the "
-            "run directory, --gen.chat_template_enable); leave them out",
-        )
-    known, rest = train_apt._apt_parser().parse_known_args(train_args)
-    from openrlhf_weakness import openrlhf_cli
-
-    openrlhf_cli.parse_args(train_apt.OPENRLHF_MODULE, rest)
-
-
 @cli_entry
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
@@ -69,18 +50,22 @@ def main(argv: list[str] | None = None) -> int:
     args = nested(build_parser().parse_args(argv[:split]))
     from dataclasses import replace
 
-    from openrlhf_weakness.apt.loop import APTLoop, LoopData
+    from openrlhf_weakness.apt.loop import APTLoop, LoopData, LoopError, training_plan
     from openrlhf_weakness.apt.loop_config import APTLoopConfig
     from openrlhf_weakness.apt.pairs import PairsConfig
     from openrlhf_weakness.assess.config import AssessConfig
+    from openrlhf_weakness.assess.scoring import ScoringError
     from openrlhf_weakness.backends.config import GenerationConfig, RoleConfig
-    from openrlhf_weakness.io import RunDirBusy
+    from openrlhf_weakness.backends.openai_compat import OpenAIServerError
+    from openrlhf_weakness.io import DataError, RunDirBusy
     from openrlhf_weakness.retrieve.config import RetrieveConfig
+    from openrlhf_weakness.retrieve.stage import RetrieveError
 
     apply_patches("apt")
     cfg = replace(from_namespace(APTLoopConfig, args.loop), train_args=argv[split + 1 :])
-    check_training_flags(cfg.train_args)
-    try:
+    errors = (LoopError, DataError, RunDirBusy, ScoringError, RetrieveError)
+    try:  # the training flags are parsed now, so a typo fails before the first round of generation
+        plan = training_plan(cfg.train_args)
         student, judge = from_namespace(GenerationConfig, args.gen), from_namespace(RoleConfig, args.judge)
         loop = APTLoop(
             cfg,
@@ -90,19 +75,18 @@ def main(argv: list[str] | None = None) -> int:
             from_namespace(RetrieveConfig, args.retrieve),
             from_namespace(PairsConfig, args.pairs),
             judge,
+            plan,
         )
-    except (RunDirBusy, ValueError) as err:
-        raise CliError("apt", err)
-    from openrlhf_weakness.backends.openai_compat import OpenAIServerError
-
+    except errors as err:
+        raise CliError("apt", err) from None
     try:
         loop.run_loop()
-    except ValueError as err:  # LoopError (files, rows, keys) and bad settings found when a stage starts
-        raise CliError("apt", err)
+    except errors as err:  # files, rows, keys and settings found bad when a stage starts
+        raise CliError("apt", err) from None
     except OpenAIServerError as err:  # a student or judge server failed mid-stage
         raise CliError("apt", f"{err}{err.RESUME_HINT}") from None
     finally:
-        loop.run.close()
+        loop.runner.close()
     return 0
 
 

@@ -40,8 +40,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = nested(build_parser().parse_args(argv))
     from openrlhf_weakness.assess.config import AssessConfig
+    from openrlhf_weakness.assess.scoring import ScoringError
     from openrlhf_weakness.backends.config import GenerationConfig, RoleConfig
-    from openrlhf_weakness.io import RunDirBusy
+    from openrlhf_weakness.io import DataError, RunDirBusy
     from openrlhf_weakness.stat.config import StatConfig, StatData
     from openrlhf_weakness.stat.pipeline import StatError, StatPipeline
 
@@ -52,13 +53,13 @@ def main(argv: list[str] | None = None) -> int:
             from_namespace(StatConfig, args.stat), from_namespace(StatData, args.data), student, teacher, assess, judge
         )
     except (RunDirBusy, StatError) as err:
-        raise CliError("stat", err)
+        raise CliError("stat", err) from None
     from openrlhf_weakness.backends.openai_compat import OpenAIServerError
 
     try:
         pipeline.run()
-    except StatError as err:
-        raise CliError("stat", err)
+    except (StatError, ScoringError, DataError) as err:  # files, rows, keys and settings found bad by a stage
+        raise CliError("stat", err) from None
     except OpenAIServerError as err:  # a student, teacher or judge server failed mid-stage
         raise CliError("stat", f"{err}{err.RESUME_HINT}") from None
     finally:

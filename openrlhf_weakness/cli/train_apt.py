@@ -14,17 +14,15 @@ import functools
 import sys
 
 from openrlhf_weakness.cli import CliError, apply_patches, cli_entry
-from openrlhf_weakness.config import add_flags, from_namespace, nested
+from openrlhf_weakness.config import from_namespace, nested
 
 OPENRLHF_MODULE = "openrlhf.cli.train_dpo"
 
 
 def _apt_parser():
-    from openrlhf_weakness.apt.config import APTTrainConfig
+    from openrlhf_weakness.training import project_parser
 
-    parser = argparse.ArgumentParser(add_help=False, prog="openrlhf_weakness.cli.train_apt")
-    add_flags(parser, APTTrainConfig, "apt")
-    return parser
+    return project_parser("openrlhf_weakness.cli.train_apt")
 
 
 @cli_entry

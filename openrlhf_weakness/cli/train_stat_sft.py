@@ -12,26 +12,18 @@ from __future__ import annotations
 import argparse
 import functools
 import sys
-from dataclasses import dataclass
 
 from openrlhf_weakness.cli import CliError, apply_patches, cli_entry
-from openrlhf_weakness.config import add_flags, flag, from_namespace, nested
+from openrlhf_weakness.config import from_namespace, nested
+from openrlhf_weakness.stat.config import StatSamplerConfig
 
 OPENRLHF_MODULE = "openrlhf.cli.train_sft"
 
 
-@dataclass
-class StatSamplerConfig:
-    """STAT-Sel sampling (added to every flag of openrlhf.cli.train_sft)."""
-
-    weight_key: str = flag("stat_weight", "per-row weight key ('' = no sampler)")
-    total: int = flag(0, "draws per epoch (0: the dataset's size)")
-
-
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(add_help=False, prog="openrlhf_weakness.cli.train_stat_sft")
-    add_flags(parser, StatSamplerConfig, "stat")
-    return parser
+    from openrlhf_weakness.training import project_parser
+
+    return project_parser("openrlhf_weakness.cli.train_stat_sft")
 
 
 def _validate(path: str, key: str) -> None:

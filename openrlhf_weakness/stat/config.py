@@ -50,3 +50,11 @@ class StatData:
     input_key: str = flag("input", "question key")
     output_key: str = flag("output", "solution key (training data)")
     reference_key: str = flag("reference", "reference answer key (dev data)")
+
+
+@dataclass
+class StatSamplerConfig:
+    """STAT-Sel sampling (added to every flag of openrlhf.cli.train_sft)."""
+
+    weight_key: str = flag("stat_weight", "per-row weight key ('' = no sampler)")
+    total: int = flag(0, "draws per epoch (0: the dataset's size)")
