@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from openrlhf_weakness.apt import stages
 from openrlhf_weakness.apt.loop_config import APTLoopConfig
 from openrlhf_weakness.config import flag
+from openrlhf_weakness.data.keys import DataKeys, RowKeys
 from openrlhf_weakness.runner import read_json
 
 logger = logging.getLogger(__name__)
@@ -32,9 +33,7 @@ class LoopData:
     guard: str | None = flag(None, "general-capability guard set with references")
     test: str | None = flag(None, "held-out domain test split, scored for the report only")
     ledger: str | None = flag(None, "weakness ledger (GRPO's failures) added to the first iteration's bad cases")
-    input_key: str = flag("prompt", "key of the question")
-    reference_key: str = flag("reference", "key of the reference answer")
-    datasource_key: str = flag("datasource", "key of the category (per-category scores)")
+    keys: DataKeys = field(default_factory=DataKeys)  # the --data.*_key columns (data/keys.py)
 
 
 def stop_reason(base: dict, history: list[dict], cfg: APTLoopConfig) -> str | None:
@@ -72,7 +71,6 @@ class APTLoop:
         """``gen``: the student's generation; ``judge``: the LLM judge's (``--judge.*``), for ``assess.assessor``
         judge: APT as published, an LLM scoring the student's answers against the references. ``plan``: the
         training flags parsed once (default: ``cfg.train_args`` parsed here)."""
-        from openrlhf_weakness.assess.answer import RowKeys
         from openrlhf_weakness.assess.scoring import ScoringError, ScoringSession, check_roles, judge_for
         from openrlhf_weakness.runner import StageRunner
 
@@ -105,7 +103,7 @@ class APTLoop:
             "judge": asdict(judge) if judge else None,
         }
         self.runner = StageRunner(cfg.run_dir, config)
-        self.keys = RowKeys(data.input_key, data.reference_key)
+        self.keys = RowKeys(data.keys.input_key, data.keys.reference_key)  # answers go to 'response'
         self.scorer = ScoringSession(gen, assess, judge, self.keys, self.runner.root / "cache", self.runner.seconds)
 
     @property
@@ -144,7 +142,7 @@ class APTLoop:
                 "response": f["response"],
                 "score": f["score"],
                 "bad": True,
-                self.data.datasource_key: f["datasource"],
+                self.data.keys.datasource_key: f["datasource"],
                 "from_ledger": True,
             }
             for f in failures

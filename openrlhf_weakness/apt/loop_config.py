@@ -17,10 +17,6 @@ LOOP_SETS_TRAINING = (
     "--data.apply_chat_template",
 )
 
-# PairsConfig fields the loop sets itself (the iteration number; a similar case is bad by --assess.bad_below): not
-# offered as --pairs.* flags on cli.apt, where they could only be overwritten.
-LOOP_SETS_PAIRS = ("bad_below", "iteration")
-
 
 @dataclass
 class APTLoopConfig:

@@ -163,7 +163,7 @@ def evaluate(loop, model: str, name: str, folder: Path, model_sig: str | None = 
 
     def compute(folder: Path) -> None:
         rows = {split: loop.load(getattr(loop.data, split)) for split in splits}
-        scored = loop.scorer.evaluate(model, rows, name, max_new_tokens, loop.data.datasource_key)
+        scored = loop.scorer.evaluate(model, rows, name, max_new_tokens, loop.data.keys.datasource_key)
         for split, (_, answered) in scored.items():
             write_jsonl(folder / f"eval_{split}.jsonl", answered)
         write_json(folder / "eval.json", {split: scores for split, (scores, _) in scored.items()})

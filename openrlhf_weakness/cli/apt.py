@@ -22,10 +22,11 @@ from openrlhf_weakness.config import add_flags, from_namespace, nested
 
 def build_parser() -> argparse.ArgumentParser:
     from openrlhf_weakness.apt.loop import LoopData
-    from openrlhf_weakness.apt.loop_config import LOOP_SETS_PAIRS, APTLoopConfig
+    from openrlhf_weakness.apt.loop_config import APTLoopConfig
     from openrlhf_weakness.apt.pairs import PairsConfig
     from openrlhf_weakness.assess.config import AssessConfig
     from openrlhf_weakness.backends.config import GenerationConfig, RoleConfig
+    from openrlhf_weakness.data.keys import DataKeys
     from openrlhf_weakness.retrieve.config import RetrieveConfig
 
     parser = argparse.ArgumentParser(
@@ -34,12 +35,13 @@ def build_parser() -> argparse.ArgumentParser:
         usage="%(prog)s [loop flags] -- [cli.train_apt flags]",
     )
     add_flags(parser, LoopData, "data")
+    add_flags(parser, DataKeys, "data", exclude=("output_key",))
     add_flags(parser, APTLoopConfig, "loop")
     add_flags(parser, GenerationConfig, "gen")  # the student
     add_flags(parser, RoleConfig, "judge")  # the LLM judge, for --assess.assessor judge
     add_flags(parser, AssessConfig, "assess")
     add_flags(parser, RetrieveConfig, "retrieve")
-    add_flags(parser, PairsConfig, "pairs", exclude=LOOP_SETS_PAIRS)
+    add_flags(parser, PairsConfig, "pairs")
     return parser
 
 
@@ -57,19 +59,21 @@ def main(argv: list[str] | None = None) -> int:
     from openrlhf_weakness.assess.scoring import ScoringError
     from openrlhf_weakness.backends.config import GenerationConfig, RoleConfig
     from openrlhf_weakness.backends.openai_compat import OpenAIServerError
+    from openrlhf_weakness.data.keys import DataKeys
+    from openrlhf_weakness.errors import SettingsError
     from openrlhf_weakness.io import DataError, RunDirBusy
     from openrlhf_weakness.retrieve.config import RetrieveConfig
     from openrlhf_weakness.retrieve.stage import RetrieveError
 
     apply_patches("apt")
     cfg = replace(from_namespace(APTLoopConfig, args.loop), train_args=argv[split + 1 :])
-    errors = (LoopError, DataError, RunDirBusy, ScoringError, RetrieveError)
+    errors = (LoopError, DataError, RunDirBusy, ScoringError, RetrieveError, SettingsError)
     try:  # the training flags are parsed now, so a typo fails before the first round of generation
         plan = training_plan(cfg.train_args)
         student, judge = from_namespace(GenerationConfig, args.gen), from_namespace(RoleConfig, args.judge)
         loop = APTLoop(
             cfg,
-            from_namespace(LoopData, args.data),
+            replace(from_namespace(LoopData, args.data), keys=from_namespace(DataKeys, args.data)),
             student,
             from_namespace(AssessConfig, args.assess),
             from_namespace(RetrieveConfig, args.retrieve),

@@ -24,10 +24,12 @@ from openrlhf_weakness.config import add_flags, from_namespace, nested
 def build_parser() -> argparse.ArgumentParser:
     from openrlhf_weakness.assess.config import AssessConfig
     from openrlhf_weakness.backends.config import GenerationConfig, RoleConfig
-    from openrlhf_weakness.stat.config import StatConfig, StatData
+    from openrlhf_weakness.data.keys import DataKeys
+    from openrlhf_weakness.stat.config import STAT_KEY_DEFAULTS, StatConfig, StatData
 
     parser = argparse.ArgumentParser(prog="openrlhf_weakness.cli.stat", description=__doc__.splitlines()[0])
     add_flags(parser, StatData, "data")
+    add_flags(parser, DataKeys, "data", exclude=("datasource_key",), defaults=STAT_KEY_DEFAULTS)
     add_flags(parser, StatConfig, "stat")
     add_flags(parser, GenerationConfig, "gen")  # the student
     add_flags(parser, RoleConfig, "teacher")
@@ -39,9 +41,13 @@ def build_parser() -> argparse.ArgumentParser:
 @cli_entry
 def main(argv: list[str] | None = None) -> int:
     args = nested(build_parser().parse_args(argv))
+    from dataclasses import replace
+
     from openrlhf_weakness.assess.config import AssessConfig
     from openrlhf_weakness.assess.scoring import ScoringError
     from openrlhf_weakness.backends.config import GenerationConfig, RoleConfig
+    from openrlhf_weakness.data.keys import DataKeys
+    from openrlhf_weakness.errors import SettingsError
     from openrlhf_weakness.io import DataError, RunDirBusy
     from openrlhf_weakness.stat.config import StatConfig, StatData
     from openrlhf_weakness.stat.pipeline import StatError, StatPipeline
@@ -49,16 +55,20 @@ def main(argv: list[str] | None = None) -> int:
     try:
         student, teacher = from_namespace(GenerationConfig, args.gen), from_namespace(RoleConfig, args.teacher)
         judge, assess = from_namespace(RoleConfig, args.judge), from_namespace(AssessConfig, args.assess)
-        pipeline = StatPipeline(
-            from_namespace(StatConfig, args.stat), from_namespace(StatData, args.data), student, teacher, assess, judge
-        )
-    except (RunDirBusy, StatError) as err:
+        data = replace(from_namespace(StatData, args.data), keys=from_namespace(DataKeys, args.data))
+        pipeline = StatPipeline(from_namespace(StatConfig, args.stat), data, student, teacher, assess, judge)
+    except (RunDirBusy, StatError, SettingsError) as err:
         raise CliError("stat", err) from None
     from openrlhf_weakness.backends.openai_compat import OpenAIServerError
 
     try:
         pipeline.run()
-    except (StatError, ScoringError, DataError) as err:  # files, rows, keys and settings found bad by a stage
+    except (
+        StatError,
+        ScoringError,
+        DataError,
+        SettingsError,
+    ) as err:  # files, rows, keys and settings found bad by a stage
         raise CliError("stat", err) from None
     except OpenAIServerError as err:  # a student, teacher or judge server failed mid-stage
         raise CliError("stat", f"{err}{err.RESUME_HINT}") from None

@@ -23,7 +23,9 @@ class DataKeys:
     """Columns of the input rows."""
 
     input_key: str = flag("prompt", "key of the prompt (a string or chat messages)")
-    output_key: str = flag("response", "key of the model's answer (written by cli.generate, read by cli.assess)")
+    output_key: str = flag(
+        "response", "key of the answer: a model's (cli.generate writes it, cli.assess reads it) or a solution (STAT)"
+    )
     reference_key: str = flag("reference", "key of the reference answer / unit tests (label)")
     datasource_key: str = flag("datasource", "key of the category (datasource or skill) for per-category summaries")
 

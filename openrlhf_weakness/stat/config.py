@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from openrlhf_weakness.config import flag
+from openrlhf_weakness.data.keys import DataKeys
+
+# STAT's rows: a question and its solution (training data), a question and its reference (dev)
+STAT_KEY_DEFAULTS = {"input_key": "input", "output_key": "output"}
 
 
 @dataclass
@@ -47,9 +51,7 @@ class StatData:
     )
     test: str | None = flag(None, "test questions: STAT-Syn drops near-duplicates of them")
     ledger: str | None = flag(None, "weakness ledger: its failures join the difficult questions")
-    input_key: str = flag("input", "question key")
-    output_key: str = flag("output", "solution key (training data)")
-    reference_key: str = flag("reference", "reference answer key (dev data)")
+    keys: DataKeys = field(default_factory=lambda: DataKeys(**STAT_KEY_DEFAULTS))  # --data.*_key (data/keys.py)
 
 
 @dataclass

@@ -11,6 +11,7 @@ import logging
 from collections import Counter
 from dataclasses import asdict, replace
 
+from openrlhf_weakness.data.keys import RowKeys
 from openrlhf_weakness.stat import stages
 from openrlhf_weakness.stat.config import StatConfig, StatData
 
@@ -27,7 +28,6 @@ class StatPipeline:
     def __init__(self, cfg: StatConfig, data: StatData, gen, teacher, assess, judge=None):
         """``gen``: the student; ``teacher``: STAT's teacher (``--teacher.*``); ``judge``: the LLM judge's settings
         (``--judge.*``) when ``assess.assessor`` is judge."""
-        from openrlhf_weakness.assess.answer import RowKeys
         from openrlhf_weakness.assess.scoring import ScoringError, check_roles, judge_for
         from openrlhf_weakness.runner import StageRunner
 
@@ -52,8 +52,9 @@ class StatPipeline:
         }
         self.runner = StageRunner(cfg.run_dir, config)  # one process per run directory
         self.root = self.runner.root
-        self.key = {"input": data.input_key, "output": data.output_key, "reference": data.reference_key}
-        self.row_keys = RowKeys(data.input_key, data.reference_key)
+        keys = data.keys
+        self.key = {"input": keys.input_key, "output": keys.output_key, "reference": keys.reference_key}
+        self.row_keys = RowKeys(keys.input_key, keys.reference_key)  # answers go to 'response'
         self._teacher_backend = None
         self.counts: Counter = Counter()
 
