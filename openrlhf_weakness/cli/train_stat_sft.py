@@ -26,20 +26,6 @@ def _parser() -> argparse.ArgumentParser:
     return project_parser("openrlhf_weakness.cli.train_stat_sft")
 
 
-def _validate(path: str, key: str) -> None:
-    from openrlhf_weakness.data.validate import valid_weight
-    from openrlhf_weakness.io import DataError, iter_jsonl
-
-    rows = 0
-    for line, row in iter_jsonl(path):
-        value = row.get(key)
-        if not valid_weight(value):
-            raise DataError(path, line, f"must be a number >= 0, got {value!r}", key)
-        rows += value > 0
-    if rows == 0:
-        raise DataError(path, None, f"every '{key}' is 0: nothing would ever be drawn")
-
-
 @cli_entry
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
@@ -55,14 +41,14 @@ def main(argv: list[str] | None = None) -> None:
     sampler = from_namespace(StatSamplerConfig, nested(known).stat)
     weight_key, total = sampler.weight_key, sampler.total
     args = openrlhf_cli.parse_args(OPENRLHF_MODULE, rest)
-    from openrlhf_weakness.data.validate import local_files, validate_sft_file
+    from openrlhf_weakness.data.validate import local_files, validate_sft_file, validate_weights
     from openrlhf_weakness.io import DataError
 
     try:  # every row as OpenRLHF's SFTDataset will read it, before any model loads
         for path in local_files(args.data.dataset):
             validate_sft_file(path, args.data.input_key, args.data.output_key, bool(args.data.apply_chat_template))
             if weight_key:
-                _validate(path, weight_key)
+                validate_weights(path, weight_key)
     except DataError as err:
         raise CliError("train_stat_sft", f"bad training data: {err}")
     if weight_key:
