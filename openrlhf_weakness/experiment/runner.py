@@ -1,0 +1,124 @@
+"""Running an experiment cell by cell: each (arm, seed) trains (or, for ``base``, takes the student), is scored on
+the held-out splits and its result is written atomically as it finishes, so a rerun skips finished cells; a cell that
+fails is recorded with its log and the others go on."""
+
+from __future__ import annotations
+
+import json
+import logging
+import traceback
+from pathlib import Path
+from typing import Callable
+
+from openrlhf_weakness.experiment.config import ExperimentError
+
+logger = logging.getLogger(__name__)
+
+
+def cell_path(work: Path, arm: str, seed: int) -> Path:
+    """``results/<arm>-s<seed>.json`` (an arm named by a model path is spelled with its slashes as ``__``)."""
+    name = arm.strip("/").replace("/", "__")
+    return Path(work) / "results" / f"{name}-s{seed}.json"
+
+
+def score_model(ctx, model: str, splits) -> dict[str, list[float]]:
+    """Per-question scores in [0, 1] of ``model`` on each split, through the user's --gen.* and --assess.*."""
+    from openrlhf_weakness.experiment.evaluate import evaluate_model, question_score
+
+    scored = evaluate_model(
+        model,
+        {split: ctx.rows(split) for split in splits},
+        ctx.gen,
+        ctx.assess,
+        ctx.keys,
+        cache_dir=ctx.work / "cache",
+        judge=ctx.judge,
+    )
+    return {split: [question_score(r) for r in rows] for split, rows in scored.items()}
+
+
+def run_cell(ctx, arm: str, seed: int, produce: Callable[[], tuple[str, dict]], score=score_model) -> dict:
+    """The result of ``(arm, seed)``: read back when finished (scored on any split it lacks), else ``produce()``'s
+    model scored; a failure is kept as ``status: failed`` with the traceback in ``<cell>.error.log`` and its tail."""
+    from openrlhf_weakness.io import write_json
+
+    path = cell_path(ctx.work, arm, seed)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    splits = ctx.splits()
+    if path.exists():
+        result = json.loads(path.read_text())
+        if result.get("status") == "done":
+            missing = [s for s in splits if s not in result["scores"]]
+            if missing:  # e.g. a dev-only run's cell, now scored on the test split once
+                result["scores"].update(score(ctx, result["model"], missing))
+                write_json(path, result)
+            logger.info("[compare] %s seed %d: reused (%s)", arm, seed, path)
+            return result
+    try:
+        model, info = produce()
+        result = {"arm": arm, "seed": seed, "status": "done", "model": model, **info}
+        result["scores"] = score(ctx, model, splits)
+    except Exception as err:  # one failed arm must not sink the others: its traceback is kept for the user
+        log = path.with_suffix(".error.log")
+        text = traceback.format_exc()
+        log.write_text(text)
+        first = f"{type(err).__name__}: {err}".splitlines()[0][:300]
+        tail = "\n".join(str(err).splitlines()[-10:]) if "\n" in str(err) else text.strip().splitlines()[-1]
+        result = {"arm": arm, "seed": seed, "status": "failed", "error": first, "log": str(log), "tail": tail}
+    write_json(path, result)
+    logger.info("[compare] %s seed %d: %s", arm, seed, result["status"])
+    return result
+
+
+def run_experiment(ctx, arms: list[str]) -> tuple[dict, list[dict]]:
+    """The base model's cell, then every (seed, arm) in order: (base result, arm results)."""
+    from openrlhf_weakness.experiment.arms import ARMS
+
+    base = run_cell(ctx, "base", 0, lambda: (ctx.model, {}))
+    results = []
+    for seed in range(ctx.compare.seeds):
+        for name in arms:
+            results.append(
+                run_cell(ctx, name, seed, lambda name=name, seed=seed: ARMS[name].train(ctx, seed, ctx.plan))
+            )
+    return base, results
+
+
+def write_outputs(ctx, base: dict, results: list[dict]) -> tuple[dict, str, Path]:
+    """The summary JSON, its markdown table, plot and per-question scores (``scores.jsonl.gz``) beside it; returns
+    (summary, table, summary path). A dev-only run compares on dev and writes ``dev_summary.*``."""
+    from openrlhf_weakness.experiment.summary import markdown, plot, summarize, write_scores
+    from openrlhf_weakness.io import write_json
+
+    split = "dev" if ctx.compare.dev_only_enable or not ctx.data.test else "test"
+    rows = {s: ctx.rows(s) for s in ctx.splits()}
+    if base["status"] != "done":
+        raise ExperimentError(f"the base model could not be scored: {base['error']} (log: {base['log']})")
+    plan = ctx.plan
+    budget = {
+        "training_flags": plan.argv(),
+        "lr": plan.value("--adam.lr"),
+        "epochs": plan.value("--train.max_epochs"),
+        "batch_size": plan.value("--train.batch_size"),
+    }
+    summary = summarize(
+        rows,
+        base,
+        results,
+        split,
+        ctx.data.datasource_key,
+        ctx.data.reference_key,
+        budget,
+        ctx.compare.preset,
+    )
+    if ctx.compare.out and not ctx.compare.dev_only_enable:
+        out = Path(ctx.compare.out)
+    else:
+        out = ctx.work / ("dev_summary.json" if split == "dev" and ctx.compare.dev_only_enable else "summary.json")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    write_json(out, summary)
+    table = markdown(summary)
+    out.with_suffix(".md").write_text(table)
+    write_scores(out.with_name(out.stem + ".scores.jsonl.gz"), rows, [base] + results, ctx.data.datasource_key)
+    plot(summary, out.with_suffix(".png"))
+    return summary, table, out
