@@ -146,6 +146,18 @@ def test_a_rerun_reuses_finished_cells(quick_run):
     assert "| tiny_a_vs_base |" in printed
 
 
+def test_changed_settings_compute_cells_again(quick_run, tmp_path):
+    """A finished cell is reused only under the same settings: other generation settings score every cell again."""
+    work, argv, _ = quick_run
+    argv = list(argv)
+    argv[argv.index("tiny_a,tiny_b,stat_sel")] = "tiny_a"
+    argv[argv.index("--compare.work_dir") + 1] = str(tmp_path)
+    assert _compare(argv)[0] == 0
+    argv[argv.index("--gen.max_new_tokens") + 1] = "5"
+    code, printed = _compare(argv)
+    assert code == 0 and printed.count("settings changed") == 3 and "reused" not in printed
+
+
 def test_unknown_arms_and_training_flags_are_refused_before_any_work(tiny_model, data, tmp_path, capsys):
     from openrlhf_weakness.cli import CliError
 

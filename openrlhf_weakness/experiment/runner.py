@@ -21,6 +21,35 @@ def cell_path(work: Path, arm: str, seed: int) -> Path:
     return Path(work) / "results" / f"{name}-s{seed}.json"
 
 
+def cell_settings(ctx, arm: str) -> str:
+    """A digest of what decides a cell's result: the student, the scoring settings and files, and for a trained arm
+    the training flags and the methods' settings. A finished cell is reused only under the same digest."""
+    import hashlib
+    from dataclasses import asdict, is_dataclass, replace
+
+    from openrlhf_weakness.backends.config import model_settings
+    from openrlhf_weakness.io.stages import file_digest
+
+    data = ctx.data
+    settings = {
+        "model": ctx.model if arm == "base" or ctx.plan is not None else arm,
+        "gen": model_settings(replace(ctx.gen, model=None)),
+        "assess": {k: v for k, v in asdict(ctx.assess).items() if k != "num_workers"},
+        "judge": model_settings(ctx.judge) if ctx.judge else None,
+        "keys": [data.input_key, data.reference_key],
+        "splits": {s: file_digest(getattr(data, s)) for s in ("dev", "guard", "test") if getattr(data, s)},
+    }
+    if arm != "base" and ctx.plan is not None:
+        settings["training"] = ctx.plan.argv()
+        settings["train"] = [file_digest(data.train), file_digest(data.pool), data.output_key]
+        for name in ("loop", "pairs", "retrieve", "stat", "teacher"):
+            value = getattr(ctx, name)
+            fields = asdict(value) if is_dataclass(value) else {}
+            settings[name] = {k: v for k, v in fields.items() if k not in ("cache_dir", "no_cache_enable")}
+    text = json.dumps(settings, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
 def score_model(ctx, model: str, splits) -> dict[str, list[float]]:
     """Per-question scores in [0, 1] of ``model`` on each split, through the user's --gen.* and --assess.*."""
     from openrlhf_weakness.experiment.evaluate import evaluate_model, question_score
@@ -44,10 +73,12 @@ def run_cell(ctx, arm: str, seed: int, produce: Callable[[], tuple[str, dict]], 
 
     path = cell_path(ctx.work, arm, seed)
     path.parent.mkdir(parents=True, exist_ok=True)
-    splits = ctx.splits()
+    splits, digest = ctx.splits(), cell_settings(ctx, arm)
     if path.exists():
         result = json.loads(path.read_text())
-        if result.get("status") == "done":
+        if result.get("status") == "done" and result.get("settings", digest) != digest:
+            logger.info("[compare] %s seed %d: settings changed since %s was written: computed again", arm, seed, path)
+        elif result.get("status") == "done":
             missing = [s for s in splits if s not in result["scores"]]
             if missing:  # e.g. a dev-only run's cell, now scored on the test split once
                 result["scores"].update(score(ctx, result["model"], missing))
@@ -56,7 +87,7 @@ def run_cell(ctx, arm: str, seed: int, produce: Callable[[], tuple[str, dict]], 
             return result
     try:
         model, info = produce()
-        result = {"arm": arm, "seed": seed, "status": "done", "model": model, **info}
+        result = {"arm": arm, "seed": seed, "status": "done", "model": model, "settings": digest, **info}
         result["scores"] = score(ctx, model, splits)
     except Exception as err:  # one failed arm must not sink the others: its traceback is kept for the user
         log = path.with_suffix(".error.log")
