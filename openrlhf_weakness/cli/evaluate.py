@@ -45,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     from openrlhf_weakness.experiment.config import CompareConfig, EvalConfig, ExperimentData, ExperimentError
     from openrlhf_weakness.experiment.context import ExperimentContext
     from openrlhf_weakness.experiment.runner import run_cell
-    from openrlhf_weakness.experiment.summary import per_model_table, write_scores
+    from openrlhf_weakness.experiment.summary import per_model_table, write_scores, write_text
     from openrlhf_weakness.io import write_json
 
     args = nested(build_parser().parse_args(argv))
@@ -81,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
         for r in results
     }
     write_json(work / "evaluate.json", summary)
-    (work / "evaluate.md").write_text(table)
+    write_text(work / "evaluate.md", table)
     write_scores(work / "evaluate.scores.jsonl.gz", rows, results, data.datasource_key)
     print("\n" + table)
     print(f"results: {work / 'evaluate.json'} (per-question scores: {work / 'evaluate.scores.jsonl.gz'})")

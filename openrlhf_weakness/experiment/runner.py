@@ -69,6 +69,7 @@ def score_model(ctx, model: str, splits) -> dict[str, list[float]]:
 def run_cell(ctx, arm: str, seed: int, produce: Callable[[], tuple[str, dict]], score=score_model) -> dict:
     """The result of ``(arm, seed)``: read back when finished (scored on any split it lacks), else ``produce()``'s
     model scored; a failure is kept as ``status: failed`` with the traceback in ``<cell>.error.log`` and its tail."""
+    from openrlhf_weakness.experiment.summary import write_text
     from openrlhf_weakness.io import write_json
 
     path = cell_path(ctx.work, arm, seed)
@@ -92,7 +93,7 @@ def run_cell(ctx, arm: str, seed: int, produce: Callable[[], tuple[str, dict]], 
     except Exception as err:  # one failed arm must not sink the others: its traceback is kept for the user
         log = path.with_suffix(".error.log")
         text = traceback.format_exc()
-        log.write_text(text)
+        write_text(log, text)
         first = f"{type(err).__name__}: {err}".splitlines()[0][:300]
         tail = "\n".join(str(err).splitlines()[-10:]) if "\n" in str(err) else text.strip().splitlines()[-1]
         result = {"arm": arm, "seed": seed, "status": "failed", "error": first, "log": str(log), "tail": tail}
@@ -118,7 +119,7 @@ def run_experiment(ctx, arms: list[str]) -> tuple[dict, list[dict]]:
 def write_outputs(ctx, base: dict, results: list[dict]) -> tuple[dict, str, Path]:
     """The summary JSON, its markdown table, plot and per-question scores (``scores.jsonl.gz``) beside it; returns
     (summary, table, summary path). A dev-only run compares on dev and writes ``dev_summary.*``."""
-    from openrlhf_weakness.experiment.summary import markdown, plot, summarize, write_scores
+    from openrlhf_weakness.experiment.summary import markdown, plot, summarize, write_scores, write_text
     from openrlhf_weakness.io import write_json
 
     split = "dev" if ctx.compare.dev_only_enable or not ctx.data.test else "test"
@@ -149,7 +150,7 @@ def write_outputs(ctx, base: dict, results: list[dict]) -> tuple[dict, str, Path
     out.parent.mkdir(parents=True, exist_ok=True)
     write_json(out, summary)
     table = markdown(summary)
-    out.with_suffix(".md").write_text(table)
+    write_text(out.with_suffix(".md"), table)
     write_scores(out.with_name(out.stem + ".scores.jsonl.gz"), rows, [base] + results, ctx.data.datasource_key)
     plot(summary, out.with_suffix(".png"))
     return summary, table, out

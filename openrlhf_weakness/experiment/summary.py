@@ -212,6 +212,14 @@ def write_scores(
     os.replace(tmp, path)
 
 
+def write_text(path: str | os.PathLike, text: str) -> None:
+    """Write a text file atomically (temporary file beside it, then rename)."""
+    path = Path(path)
+    tmp = path.with_name(f"{path.name}.tmp{os.getpid()}")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
 def read_scores(path: str | os.PathLike) -> list[dict]:
     with gzip.open(path, "rt") as f:
         return [json.loads(line) for line in f]
