@@ -16,16 +16,19 @@ test: install
 test-all: install
 	$(PY) -m pytest -q
 
-# The quality experiment's controlled setting at the configuration chosen on dev, 2 training seeds, a table with 95%
-# paired-bootstrap intervals (about 10 minutes each on 2 cores; rerunning resumes). See README "Does it make a model better?"
-DEMO_QUALITY := $(PY) benchmarks/quality.py --setting controlled --data_seed 3 --seeds 2 --iterations 1 --epochs 3 \
-	--param_dtype fp32 --work_dir runs/demo_quality
+# The quality experiment's controlled setting (cli.compare's preset) at the configuration chosen on dev, 2 training
+# seeds, a table with 95% paired-bootstrap intervals (about 10 minutes each on 2 cores; rerunning resumes). See README
+# "Does it make a model better?"
+DEMO_QUALITY := $(PY) -m openrlhf_weakness.cli.compare --compare.preset controlled --compare.data_seed 3 \
+	--compare.seeds 2 --loop.iterations 1 --compare.work_dir runs/demo_quality
 
 demo: install
-	$(DEMO_QUALITY) --arms apt,sft_same_budget --retrieve_scale 8 --sft_coef 3.0 --out runs/demo_quality/apt.json
+	$(DEMO_QUALITY) --compare.arms apt,sft_same_budget --retrieve.scale 8 --compare.out runs/demo_quality/apt.json \
+		-- --train.max_epochs 3 --ds.param_dtype fp32 --apt.sft_coef 3.0
 
 demo-stat: install
-	$(DEMO_QUALITY) --arms stat_sel,sft_uniform --stat_rows 720 --out runs/demo_quality/stat.json
+	$(DEMO_QUALITY) --compare.arms stat_sel,sft_uniform --stat.size 720 --compare.out runs/demo_quality/stat.json \
+		-- --train.max_epochs 3 --ds.param_dtype fp32
 
 # The first demos: APT / STAT-Sel on SmolLM2-135M-Instruct, one seed, no intervals
 demo-smollm: install

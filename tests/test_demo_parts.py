@@ -49,7 +49,8 @@ def test_student_converts_from_the_packaged_gguf_with_the_right_eos(smollm_dir):
 
 
 def test_stat_demo_data_has_every_skill_and_disjoint_splits(tmp_path):
-    from openrlhf_weakness.cli.demo_stat import SKILLS, build_data
+    from openrlhf_weakness.demo.data import STAT_SKILLS as SKILLS
+    from openrlhf_weakness.demo.data import build_stat_data as build_data
 
     paths = build_data(tmp_path, train=6, dev=3, test=3)
     rows = {k: [json.loads(line) for line in open(p)] for k, p in paths.items()}
@@ -62,3 +63,23 @@ def test_stat_demo_data_has_every_skill_and_disjoint_splits(tmp_path):
         has_expression = "expression" in json.loads(row["reference"])["metadata"]
         assert row["subskills"][0] == row["skill"]
         assert any(s.startswith("digits:") for s in row["subskills"]) == has_expression, row
+
+
+def test_the_demos_are_compare_runs_whose_flags_its_parsers_take(tmp_path):
+    """Both SmolLM demos hand cli.compare flags its own parsers (and the training plan's) accept."""
+    from argparse import Namespace
+
+    from openrlhf_weakness.cli import compare, demo, demo_stat
+    from openrlhf_weakness.experiment.plans import parse_shared
+
+    data = {s: str(tmp_path / f"{s}.jsonl") for s in ("train", "dev", "test", "pool", "guard")}
+    stat_opts = Namespace(work_dir=str(tmp_path), size=64, epochs=1, lr=1e-5, subskills_enable=True)
+    for argv in (
+        demo.compare_argv(demo.DemoConfig(work_dir=str(tmp_path)), data, "student"),
+        demo_stat.compare_argv(stat_opts, data, "student"),
+    ):
+        flags, training = compare.split_argv(argv)
+        args = compare.build_parser().parse_args(flags)
+        assert getattr(args, "gen.model") == "student" and getattr(args, "compare.seeds") == 1
+        assert parse_shared(training).value("--train.batch_size") == "16"
+    assert "--stat.skill_key subskills" in " ".join(demo_stat.compare_argv(stat_opts, data, "student"))

@@ -62,3 +62,49 @@ def build_demo_data(out_dir: str | Path, train: int, dev: int, test: int, pool: 
             write_jsonl(path, rows)
         paths[split] = str(path)
     return paths
+
+
+# The STAT-Sel demo's skills: reasoning-gym generators (no teacher needed to label them)
+STAT_SKILLS = {
+    "chain_sum": ("chain_sum", dict(min_terms=2, max_terms=2, min_digits=1, max_digits=2)),
+    "basic_arithmetic": (
+        "basic_arithmetic",
+        dict(min_terms=2, max_terms=2, min_digits=1, max_digits=2, operators=("+", "-")),
+    ),
+    "basic_arithmetic_mul": ("basic_arithmetic_mul", {}),
+    "gcd": ("gcd", dict(min_value=1, max_value=50)),
+    "lcm": ("lcm", {}),
+    "count_bits": ("count_bits", {}),
+}
+
+
+def build_stat_data(out: str | Path, train: int, dev: int, test: int) -> dict[str, str]:
+    """Per skill (generator): train rows with the answer as output, dev and test rows; disjoint questions. Every row
+    also carries ``subskills``: its skill plus the finer labels of its expression (operator, digits, carry, ...)."""
+    from openrlhf_weakness.io import write_jsonl
+    from openrlhf_weakness.stat.subskills import reasoning_gym_skills
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {s: str(out / f"{s}.jsonl") for s in ("train", "dev", "test")}
+    if all(Path(p).exists() for p in paths.values()) and '"subskills"' in Path(paths["train"]).read_text()[:4000]:
+        return paths
+    splits: dict[str, list[dict]] = {"dev": [], "test": [], "train": []}
+    seen: set = set()
+    for skill, (name, config) in STAT_SKILLS.items():
+        for split, size, seed in (("dev", dev, 22), ("test", test, 33), ("train", train, 11)):
+            for row in _rows(name, config, size, seed, seen):
+                answer = json.loads(row["reference"])["answer"]
+                subskills = [skill, *reasoning_gym_skills(row["reference"])[1:]]
+                splits[split].append(
+                    {
+                        "input": row["prompt"],
+                        "output": answer,
+                        "reference": row["reference"],
+                        "skill": skill,
+                        "subskills": subskills,
+                    }
+                )
+    for split, rows in splits.items():
+        write_jsonl(paths[split], rows)
+    return paths

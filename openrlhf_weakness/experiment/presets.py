@@ -1,0 +1,54 @@
+"""The two settings of the quality experiment as presets of ``cli.compare``: each builds its data and student and
+returns the flags it fills (before ``--``) and its training flags (after), which the user's own flags override."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+PRESETS = ("controlled", "real")
+
+
+def _common(work: Path, paths: dict, student: str) -> list[str]:
+    flags = ["--gen.model", student, "--gen.backend", "hf", "--gen.batch_size", "64", "--gen.dtype", "float32"]
+    flags += ["--gen.chat_template_enable", "--gen.cache_dir", str(work / "cache")]
+    for split in ("train", "pool", "dev", "test", "guard"):
+        flags += [f"--data.{split}", paths[split]]
+    flags += ["--retrieve.tagger", "field", "--retrieve.tag_key", "datasource"]
+    flags += ["--retrieve.cache_dir", str(work / "embeddings")]
+    flags += ["--loop.iterations", "2", "--loop.patience", "1000", "--loop.guard_max_drop", "0.1"]
+    flags += ["--stat.skill_key", "datasource", "--stat.k", "5", "--stat.size", "240"]
+    return flags
+
+
+def _training(lr: str, max_len: str, param_dtype: str) -> list[str]:
+    return [
+        *("--train.micro_batch_size", "8", "--train.batch_size", "16", "--train.max_epochs", "3"),
+        *("--adam.lr", lr, "--data.max_len", max_len, "--ds.attn_implementation", "eager"),
+        *("--ds.param_dtype", param_dtype, "--model.beta", "0.1", "--apt.sft_coef", "0.5", "--apt.sft_norm", "token"),
+    ]
+
+
+def build_preset(name: str, compare) -> tuple[list[str], list[str]]:
+    """(flags, training flags) of preset ``name`` for the ``--compare.*`` settings ``compare`` (its work_dir,
+    data_seed, pretrain_steps, pretrain_weak); data and the student are built once and reused."""
+    work = Path(compare.work_dir)
+    if name == "controlled":
+        from openrlhf_weakness.experiment import exact_match
+        from openrlhf_weakness.experiment.controlled import DomainSizes, PretrainConfig, build_domain, pretrain_student
+
+        paths = build_domain(work / "data", DomainSizes(pretrain_weak=compare.pretrain_weak), seed=compare.data_seed)
+        student = pretrain_student(work / "student", paths["pretrain"], PretrainConfig(steps=compare.pretrain_steps))
+        flags = _common(work, paths, str(student)) + ["--gen.max_new_tokens", "16"]
+        flags += ["--assess.assessor", "function", "--assess.function_path", exact_match.__file__]
+        return flags + ["--assess.num_workers", "1"], _training("3e-4", "64", "bf16")
+    if name == "real":
+        from openrlhf_weakness.demo import rg_score
+        from openrlhf_weakness.demo.student import student_model
+        from openrlhf_weakness.experiment.real import RealSizes, build_real_domain
+
+        paths = build_real_domain(work / "data", RealSizes(), seed=compare.data_seed)
+        student = student_model(work / "models")
+        flags = _common(work, paths, student) + ["--gen.max_new_tokens", "48"]
+        flags += ["--assess.assessor", "function", "--assess.function_path", rg_score.__file__]
+        return flags + ["--assess.num_workers", "1"], _training("2e-5", "128", "fp32")
+    raise ValueError(f"unknown preset {name!r} ({', '.join(PRESETS)})")
