@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -65,6 +66,23 @@ def split_flags(argv: list[str]) -> dict[str, tuple[str, ...]]:
         else:
             flags[name] += (token,)
     return flags
+
+
+@functools.lru_cache(maxsize=None)
+def _openrlhf_defaults(openrlhf_module: str):
+    from openrlhf_weakness import openrlhf_cli
+
+    return openrlhf_cli.parse_args(openrlhf_module, [])
+
+
+def _declared(namespace, name: str) -> bool:
+    """Whether ``--a.b`` is one of the parsed namespace's settings."""
+    node = namespace
+    for part in name[2:].split("."):
+        if not hasattr(node, part):
+            return False
+        node = getattr(node, part)
+    return True
 
 
 @dataclass(frozen=True)
@@ -145,6 +163,24 @@ class TrainingPlan:
             return self
         micro = max(1, min(micro, rows))
         return self.set(**{"--train.batch_size": max(micro, rows // micro * micro), "--train.micro_batch_size": micro})
+
+    def for_module(self, module: str) -> TrainingPlan:
+        """The flags of this plan that ``module`` takes (DPO's ``--model.beta`` or ``--apt.*`` stay behind for an SFT
+        module), as a plan for ``module``."""
+        if module == self.module:
+            return self
+        openrlhf_module, group, _ = TRAINING_MODULES[module]
+        project_groups = {g for _, g, _ in TRAINING_MODULES.values() if g}
+        defaults = _openrlhf_defaults(openrlhf_module)
+        keep = {}
+        for name, values in self.flags.items():
+            flag_group = name[2:].partition(".")[0]
+            if flag_group in project_groups:
+                if flag_group == group:
+                    keep[name] = values
+            elif _declared(defaults, name):
+                keep[name] = values
+        return TrainingPlan.parse(module, [token for name, values in keep.items() for token in (name, *values)])
 
     def argv(self) -> list[str]:
         return [token for name, values in self.flags.items() for token in (name, *values)]

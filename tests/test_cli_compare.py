@@ -170,7 +170,6 @@ def test_unknown_arms_and_training_flags_are_refused_before_any_work(tiny_model,
     assert not (tmp_path / "results").exists()
 
 
-@pytest.mark.xfail(reason="needs io Parquet reader (branch datacore)", strict=False)
 def test_the_test_split_as_parquet_gives_the_same_summary(quick_run, tmp_path):
     import pyarrow as pa
     import pyarrow.parquet as pq

@@ -39,17 +39,23 @@ def check_roles(roles: dict) -> None:
         raise ScoringError(str(err)) from None
 
 
-def split_score(scored: list[dict], datasource_key: str) -> dict:
-    """Mean normalised score (score - 1) / 4 (accuracy for right/wrong assessors), overall and per datasource."""
+def question_score(row: dict) -> float:
+    """A scored row as a number in [0, 1]: (score - 1) / 4, so a right/wrong assessor gives 1/0; an answer the
+    assessor could not decide counts 0 (the same number selects the loop's best model and is reported)."""
+    return 0.0 if row.get("score") is None else (row["score"] - 1) / 4
 
-    def mean(rows):
-        vals = [(r["score"] - 1) / 4 for r in rows if r["score"] is not None]
-        return sum(vals) / len(vals) if vals else 0.0
 
-    groups: dict[str, list] = {}
-    for r in scored:
-        groups.setdefault(str(r.get(datasource_key) or ""), []).append(r)
-    return {"score": mean(scored), "n": len(scored), "by_datasource": {k: mean(v) for k, v in sorted(groups.items())}}
+def split_score(scored: list[dict], datasource_key: str = "datasource") -> dict:
+    """Mean question score, overall and per category (rows without the key fall in "")."""
+    groups: dict[str, list[float]] = {}
+    for row in scored:
+        groups.setdefault(str(row.get(datasource_key) or ""), []).append(question_score(row))
+    values = [question_score(r) for r in scored]
+    return {
+        "score": sum(values) / len(values) if values else 0.0,
+        "n": len(values),
+        "by_datasource": {k: sum(v) / len(v) for k, v in sorted(groups.items())},
+    }
 
 
 @dataclass
@@ -64,8 +70,10 @@ class ScoringSession:
     cache_root: Path | None = None
     seconds: dict = field(default_factory=dict)
 
+    assessor_override: object = None  # an assessor shared with other sessions (cli.evaluate scores many models)
+
     def __post_init__(self):
-        self._model, self._backend, self._assessor = None, None, None
+        self._model, self._backend, self._assessor = None, None, self.assessor_override
 
     def settings(self, max_new_tokens: int = 0) -> dict:
         """What decides a model's scores besides the model itself (a stage's input)."""
@@ -106,6 +114,12 @@ class ScoringSession:
                 judge = replace(judge, cache_dir=str(self.cache_root))  # a rerun does not ask the judge again
             self._assessor = make_assessor(self.assess, judge)
         return self._assessor
+
+    def close(self) -> None:
+        """Stop the assessor's workers (not a shared one's)."""
+        if self._assessor is not None and self._assessor is not self.assessor_override:
+            getattr(self._assessor, "close", lambda: None)()
+        self._assessor = self.assessor_override
 
     def answer(self, model: str, rows: list[dict], desc: str, max_new_tokens: int = 0, params=None, samples=False):
         """Rows plus the model's ``response``, ``score``, ``feedback``, ``bad`` (with ``samples`` also every answer's

@@ -25,10 +25,11 @@ PROG = "compare"
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from openrlhf_weakness.apt.loop_config import LOOP_SETS_PAIRS, APTLoopConfig
+    from openrlhf_weakness.apt.loop_config import APTLoopConfig
     from openrlhf_weakness.apt.pairs import PairsConfig
     from openrlhf_weakness.assess.config import AssessConfig
     from openrlhf_weakness.backends.config import GenerationConfig, RoleConfig
+    from openrlhf_weakness.data.keys import DataKeys
     from openrlhf_weakness.experiment.arms import ARMS
     from openrlhf_weakness.experiment.config import CompareConfig, ExperimentData
     from openrlhf_weakness.retrieve.config import RetrieveConfig
@@ -43,12 +44,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_flags(parser, CompareConfig, "compare")
     add_flags(parser, ExperimentData, "data")
+    add_flags(parser, DataKeys, "data", defaults={"output_key": ""})  # no output key: SFT on the reference as text
     add_flags(parser, GenerationConfig, "gen")  # the student: --gen.model is the model every arm starts from
     add_flags(parser, AssessConfig, "assess")
     add_flags(parser, RoleConfig, "judge")  # the LLM judge, for --assess.assessor judge
     add_flags(parser, RoleConfig, "teacher")  # STAT's teacher, when --stat.skill_key does not name the skills
     add_flags(parser, RetrieveConfig, "retrieve")
-    add_flags(parser, PairsConfig, "pairs", exclude=LOOP_SETS_PAIRS)
+    add_flags(parser, PairsConfig, "pairs")
     add_flags(parser, APTLoopConfig, "loop", exclude=("model", "run_dir"))
     add_flags(parser, StatConfig, "stat", exclude=("run_dir", "seed"))
     return parser
@@ -87,7 +89,7 @@ def build_context(argv: list[str]):
     from openrlhf_weakness.assess.config import AssessConfig
     from openrlhf_weakness.backends.config import GenerationConfig, RoleConfig
     from openrlhf_weakness.experiment.arms import parse_arms
-    from openrlhf_weakness.experiment.config import CompareConfig, ExperimentData, ExperimentError
+    from openrlhf_weakness.experiment.config import CompareConfig, ExperimentError, experiment_data
     from openrlhf_weakness.experiment.context import ExperimentContext
     from openrlhf_weakness.experiment.plans import parse_shared
     from openrlhf_weakness.retrieve.config import RetrieveConfig
@@ -109,7 +111,7 @@ def build_context(argv: list[str]):
     except TrainingPlanError as err:
         raise CliError(PROG, err) from None
     gen = from_namespace(GenerationConfig, args.gen)
-    data = from_namespace(ExperimentData, args.data)
+    data = experiment_data(args.data)
     if not gen.model:
         raise CliError(PROG, "--gen.model is required (the student every arm starts from), or --compare.preset")
     if not data.dev:

@@ -23,6 +23,7 @@ PROG = "evaluate"
 def build_parser() -> argparse.ArgumentParser:
     from openrlhf_weakness.assess.config import AssessConfig
     from openrlhf_weakness.backends.config import GenerationConfig, RoleConfig
+    from openrlhf_weakness.data.keys import DataKeys
     from openrlhf_weakness.experiment.config import EvalConfig, ExperimentData
 
     parser = argparse.ArgumentParser(prog="openrlhf_weakness.cli.evaluate", description=__doc__.splitlines()[0])
@@ -31,7 +32,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--eval.models", action="append", required=True, help="models to score (comma-separated or repeated)"
     )
     add_flags(parser, EvalConfig, "eval")
-    add_flags(parser, ExperimentData, "data", exclude=("train", "pool", "output_key"))
+    add_flags(parser, ExperimentData, "data", exclude=("train", "pool"))
+    add_flags(parser, DataKeys, "data", exclude=("output_key",))
     add_flags(parser, GenerationConfig, "gen", exclude=("model",))
     add_flags(parser, AssessConfig, "assess")
     add_flags(parser, RoleConfig, "judge")
@@ -42,7 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     from openrlhf_weakness.assess.config import AssessConfig
     from openrlhf_weakness.backends.config import GenerationConfig, RoleConfig
-    from openrlhf_weakness.experiment.config import CompareConfig, EvalConfig, ExperimentData, ExperimentError
+    from openrlhf_weakness.experiment.config import CompareConfig, EvalConfig, ExperimentError, experiment_data
     from openrlhf_weakness.experiment.context import ExperimentContext
     from openrlhf_weakness.experiment.runner import run_cell
     from openrlhf_weakness.experiment.summary import per_model_table, write_scores, write_text
@@ -51,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     args = nested(build_parser().parse_args(argv))
     models = [m.strip() for text in args.eval.models for m in text.split(",") if m.strip()]
     cfg = from_namespace(EvalConfig, args.eval)
-    data = from_namespace(ExperimentData, args.data)
+    data = experiment_data(args.data)
     if not (data.dev or data.test or data.guard):
         raise CliError(PROG, "name at least one of --data.dev, --data.test, --data.guard")
     apply_patches(PROG)
@@ -82,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     write_json(work / "evaluate.json", summary)
     write_text(work / "evaluate.md", table)
-    write_scores(work / "evaluate.scores.jsonl.gz", rows, results, data.datasource_key)
+    write_scores(work / "evaluate.scores.jsonl.gz", rows, results, data.keys.datasource_key)
     print("\n" + table)
     print(f"results: {work / 'evaluate.json'} (per-question scores: {work / 'evaluate.scores.jsonl.gz'})")
     return 1 if any(r["status"] != "done" for r in results) else 0

@@ -50,12 +50,12 @@ def parse_arms(text: str) -> list[str]:
 # ---- training helpers ------------------------------------------------------------------------------------------
 def train_once(ctx, plan, out: Path) -> str:
     """Run ``plan`` into ``out`` (kept when complete: a rerun reuses it); its output in ``out.log``."""
-    from openrlhf_weakness.apt.run_dir import RunDir
+    from openrlhf_weakness.runner import clear_partial
 
     if (out / "config.json").exists():
         return str(out)
     tmp = out.with_name(out.name + ".tmp")
-    RunDir.clear_partial(tmp)
+    clear_partial(tmp)
     loop = ctx.loop
     plan.set(**{"--ckpt.output_dir": str(tmp)}).run(
         out.with_name(out.name + ".log"),
@@ -73,17 +73,16 @@ def seeded(ctx, plan, seed: int):
 def sft(ctx, plan, rows: list[dict], name: str, seed: int, weights: list[float] | None = None, total: int = 0) -> str:
     """SFT of the student on ``rows`` (OpenRLHF's train_sft) or, with ``weights``, on all of them through STAT's
     weighted sampler drawing ``total`` rows an epoch (train_stat_sft)."""
-    from openrlhf_weakness.experiment.plans import plan_for
     from openrlhf_weakness.io import write_jsonl
 
     data = ctx.work / "arms" / f"{name}-s{seed}.jsonl"
     data.parent.mkdir(parents=True, exist_ok=True)
-    out = [{"input": r[ctx.data.input_key], "output": ctx.sft_target(r)} for r in rows]
+    out = [{"input": r[ctx.data.keys.input_key], "output": ctx.sft_target(r)} for r in rows]
     if weights is not None:
         out = [dict(row, stat_weight=w) for row, w in zip(out, weights)]
     write_jsonl(data, out)
     module = "openrlhf.cli.train_sft" if weights is None else "openrlhf_weakness.cli.train_stat_sft"
-    sft_plan = plan_for(plan, module).set(
+    sft_plan = plan.for_module(module).set(
         **{
             "--model.model_name_or_path": ctx.model,
             "--data.dataset": str(data),
@@ -113,12 +112,10 @@ def apt_run(ctx, seed: int, plan) -> tuple[dict, Path]:
         raise ExperimentError("the APT arms need --data.train and --data.pool")
     run_dir = ctx.work / f"apt-s{seed}"
     base = ctx.loop or APTLoopConfig()
-    cfg = dataclasses.replace(base, model=ctx.model, run_dir=str(run_dir), train_args=seeded(ctx, plan, seed).argv())
+    apt_plan = seeded(ctx, plan, seed)
+    cfg = dataclasses.replace(base, model=ctx.model, run_dir=str(run_dir), train_args=apt_plan.argv())
     d = ctx.data
-    wanted = dict(train=d.train, pool=d.pool, dev=d.dev, guard=d.guard)  # the test split stays unread
-    wanted.update(input_key=d.input_key, reference_key=d.reference_key, datasource_key=d.datasource_key)
-    known = {f.name for f in dataclasses.fields(LoopData)}
-    data = LoopData(**{k: v for k, v in wanted.items() if k in known})
+    data = LoopData(train=d.train, pool=d.pool, dev=d.dev, guard=d.guard, keys=d.keys)  # the test split stays unread
     loop = APTLoop(
         cfg,
         data,
@@ -127,11 +124,12 @@ def apt_run(ctx, seed: int, plan) -> tuple[dict, Path]:
         ctx.retrieve or RetrieveConfig(),
         ctx.pairs or PairsConfig(),
         ctx.judge,
+        apt_plan,
     )
     try:
         final = loop.run_loop()
     finally:
-        loop.run.close()
+        loop.runner.close()
     ctx.memo[key] = final, run_dir / "iter_0" / "pairs.jsonl"
     return ctx.memo[key]
 
@@ -202,13 +200,8 @@ def stat_run(ctx, seed: int, key: str | None = None) -> tuple[list[dict], list[d
     base = ctx.stat or StatConfig()
     cfg = dataclasses.replace(base, run_dir=str(run_dir), seed=seed, skill_key=key or base.skill_key)
     d = ctx.data
-    data = StatData(
-        train=pool,
-        dev=dev,
-        input_key=d.input_key,
-        output_key=d.output_key or d.reference_key,
-        reference_key=d.reference_key,
-    )
+    keys = dataclasses.replace(d.keys, output_key=d.keys.output_key or d.keys.reference_key)
+    data = StatData(train=pool, dev=dev, keys=keys)
     pipeline = StatPipeline(cfg, data, ctx.student_gen(), ctx.teacher or GenerationConfig(), ctx.assess, ctx.judge)
     try:
         pipeline.run()
@@ -229,7 +222,7 @@ def with_subskills(ctx) -> tuple[str, str]:
     from openrlhf_weakness.stat.subskills import reasoning_gym_skills
 
     try:
-        found = {s: [reasoning_gym_skills(r[ctx.data.reference_key]) for r in ctx.rows(s)] for s in ("pool", "dev")}
+        found = {s: [reasoning_gym_skills(r[ctx.data.keys.reference_key]) for r in ctx.rows(s)] for s in ("pool", "dev")}
     except (ValueError, KeyError, TypeError, AttributeError) as err:
         raise ExperimentError(f"stat_sel_subskills needs reasoning-gym references (preset real): {err}") from None
     shared = set.intersection(*map(set, found["pool"]))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from openrlhf_weakness.config import flag
+from openrlhf_weakness.data.keys import DataKeys
 
 
 class ExperimentError(ValueError):
@@ -20,10 +21,18 @@ class ExperimentData:
     dev: str | None = flag(None, "dev split: APT's stop rule, STAT's profile, choosing settings")
     test: str | None = flag(None, "held-out test split: the reported numbers (scored once per final model)")
     guard: str | None = flag(None, "general-capability guard set with references")
-    input_key: str = flag("prompt", "key of the question")
-    reference_key: str = flag("reference", "key of the reference answer (the assessor's label)")
-    output_key: str | None = flag(None, "key of an SFT target (a worked solution); default: the reference as text")
-    datasource_key: str = flag("datasource", "key of the category (per-category scores; optional in the rows)")
+    # the --data.*_key columns (data/keys.py); output_key: an SFT target, by default (None) the reference as text
+    keys: DataKeys = field(default_factory=lambda: DataKeys(output_key=None))
+
+
+def experiment_data(group) -> ExperimentData:
+    """``--data.*`` (files and ``--data.*_key`` columns) as an :class:`ExperimentData`."""
+    from dataclasses import replace
+
+    from openrlhf_weakness.config import from_namespace
+
+    keys = from_namespace(DataKeys, group)
+    return replace(from_namespace(ExperimentData, group), keys=replace(keys, output_key=keys.output_key or None))
 
 
 @dataclass

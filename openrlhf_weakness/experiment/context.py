@@ -39,7 +39,7 @@ class ExperimentContext:
     def keys(self):
         from openrlhf_weakness.assess.answer import RowKeys
 
-        return RowKeys(self.data.input_key, self.data.reference_key)
+        return RowKeys(self.data.keys.input_key, self.data.keys.reference_key)
 
     def splits(self) -> tuple[str, ...]:
         wanted = ("dev", "guard") if self.compare.dev_only_enable else SPLITS
@@ -48,7 +48,7 @@ class ExperimentContext:
     def rows(self, split: str) -> list[dict]:
         """A data file's rows (each with the question and the reference), read once."""
         if split not in self._rows:
-            self._rows[split] = load_split(getattr(self.data, split), [self.data.input_key, self.data.reference_key])
+            self._rows[split] = load_split(getattr(self.data, split), [self.data.keys.input_key, self.data.keys.reference_key])
         return self._rows[split]
 
     def student_gen(self, model: str | None = None):
@@ -59,9 +59,9 @@ class ExperimentContext:
         ``solution`` or its answer)."""
         from openrlhf_weakness.data.labels import reference_text
 
-        if self.data.output_key:
-            return row[self.data.output_key]
-        return reference_text(row[self.data.reference_key])
+        if self.data.keys.output_key:
+            return row[self.data.keys.output_key]
+        return reference_text(row[self.data.keys.reference_key])
 
 
 def load_split(path: str, keys: list[str]) -> list[dict]:

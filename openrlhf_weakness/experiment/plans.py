@@ -1,9 +1,7 @@
-"""One shared training plan, carried to each arm's training module: the flags a module's parsers do not know (DPO's
-``--model.beta``, ``--apt.*`` for an SFT arm) stay with the modules that know them."""
+"""The training flags every arm shares, parsed once; each arm carries them to its own module with
+:meth:`~openrlhf_weakness.training.TrainingPlan.for_module`."""
 
 from __future__ import annotations
-
-from functools import lru_cache
 
 # cli.train_apt flags an arm sets itself (its model, data, output): refused among the shared training flags
 ARM_SETS_TRAINING = (
@@ -29,38 +27,3 @@ def parse_shared(argv: list[str]):
 
     plan = TrainingPlan.parse(SHARED_MODULE, argv, refused=ARM_SETS_TRAINING, reason="each arm (its model and data)")
     return plan.with_defaults(**{"--ds.attn_implementation": default_attn_implementation()})  # no flash-attn on CPU
-
-
-@lru_cache(maxsize=None)
-def _defaults(openrlhf_module: str):
-    from openrlhf_weakness import openrlhf_cli
-
-    return openrlhf_cli.parse_args(openrlhf_module, [])
-
-
-def _known(namespace, name: str) -> bool:
-    node = namespace
-    for part in name[2:].split("."):
-        if not hasattr(node, part):
-            return False
-        node = getattr(node, part)
-    return True
-
-
-def plan_for(plan, module: str):
-    """``plan``'s flags that ``module`` takes, as a plan for ``module`` (parsed by its parsers)."""
-    from openrlhf_weakness.training import TRAINING_MODULES, TrainingPlan
-
-    if module == plan.module:
-        return plan
-    openrlhf_module, group, _ = TRAINING_MODULES[module]
-    project_groups = {g for _, g, _ in TRAINING_MODULES.values() if g}
-    keep = {}
-    for name, values in plan.flags.items():
-        flag_group = name[2:].partition(".")[0]
-        if flag_group in project_groups:
-            if flag_group == group:
-                keep[name] = values
-        elif _known(_defaults(openrlhf_module), name):
-            keep[name] = values
-    return TrainingPlan.parse(module, [t for name, values in keep.items() for t in (name, *values)])

@@ -36,12 +36,12 @@ def cell_settings(ctx, arm: str) -> str:
         "gen": model_settings(replace(ctx.gen, model=None)),
         "assess": {k: v for k, v in asdict(ctx.assess).items() if k != "num_workers"},
         "judge": model_settings(ctx.judge) if ctx.judge else None,
-        "keys": [data.input_key, data.reference_key],
+        "keys": [data.keys.input_key, data.keys.reference_key],
         "splits": {s: file_digest(getattr(data, s)) for s in ("dev", "guard", "test") if getattr(data, s)},
     }
     if arm != "base" and ctx.plan is not None:
         settings["training"] = ctx.plan.argv()
-        settings["train"] = [file_digest(data.train), file_digest(data.pool), data.output_key]
+        settings["train"] = [file_digest(data.train), file_digest(data.pool), data.keys.output_key]
         for name in ("loop", "pairs", "retrieve", "stat", "teacher"):
             value = getattr(ctx, name)
             fields = asdict(value) if is_dataclass(value) else {}
@@ -138,8 +138,8 @@ def write_outputs(ctx, base: dict, results: list[dict]) -> tuple[dict, str, Path
         base,
         results,
         split,
-        ctx.data.datasource_key,
-        ctx.data.reference_key,
+        ctx.data.keys.datasource_key,
+        ctx.data.keys.reference_key,
         budget,
         ctx.compare.preset,
     )
@@ -151,6 +151,6 @@ def write_outputs(ctx, base: dict, results: list[dict]) -> tuple[dict, str, Path
     write_json(out, summary)
     table = markdown(summary)
     write_text(out.with_suffix(".md"), table)
-    write_scores(out.with_name(out.stem + ".scores.jsonl.gz"), rows, [base] + results, ctx.data.datasource_key)
+    write_scores(out.with_name(out.stem + ".scores.jsonl.gz"), rows, [base] + results, ctx.data.keys.datasource_key)
     plot(summary, out.with_suffix(".png"))
     return summary, table, out

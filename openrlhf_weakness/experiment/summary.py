@@ -1,4 +1,4 @@
-"""Per arm and per compared pair: means and paired differences with bootstrap intervals over questions and seeds,
+"""Per arm and per compared pair: means, and paired differences whose verdict is a seed-level t test,
 the markdown table, the plot, and the per-question scores they rest on (``scores.jsonl.gz``)."""
 
 from __future__ import annotations
@@ -32,11 +32,29 @@ def estimate(matrix) -> dict:
 
 
 def difference(a, b) -> dict:
-    """Arm ``a`` minus arm ``b`` on the same questions, seeds paired, with its interval and verdict."""
-    from openrlhf_weakness.experiment.stats import paired_difference, verdict
+    """Arm ``a`` minus arm ``b`` on the same questions, seed i paired with seed i: the verdict rests on the per-seed
+    differences (Student t, n - 1 df; the seed is the unit of replication); the question-level bootstrap interval is
+    kept beside it for information. An untrained arm (one row: base) is compared with every seed of the other."""
+    from openrlhf_weakness.experiment.seed_stats import StatsError, compare
 
-    diff = paired_difference(a, b)
-    return {**diff.as_dict(), "verdict": verdict(diff)}
+    fixed = "b" if len(b) == 1 and len(a) > 1 else "a" if len(a) == 1 and len(b) > 1 else None
+    try:
+        result = compare(a, b, fixed=fixed)
+    except StatsError as err:  # one seed: no seed-level test; the question interval alone, said so
+        from openrlhf_weakness.experiment.stats import paired_difference
+
+        return {**paired_difference(a, b).as_dict(), "verdict": f"no seed-level test ({err})"}
+    q = result.question_interval
+    return {
+        "mean": result.mean_diff,
+        "ci_low": result.t_low,
+        "ci_high": result.t_high,
+        "p": result.p_value,
+        "n_seeds": result.n_seeds,
+        "seed_diffs": list(result.seed_diffs),
+        "question_ci": [q.ci_low, q.ci_high],
+        "verdict": {"A better": "better", "B better": "worse"}.get(result.verdict, "no measurable difference"),
+    }
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -148,8 +166,9 @@ def markdown(summary: dict) -> str:
 
     split = summary.get("split", "test")
     lines = [
-        f"{split.capitalize()}: {summary['n_test']} questions; guard: {summary['n_guard']}; 95% bootstrap "
-        "intervals over questions and seeds.",
+        f"{split.capitalize()}: {summary['n_test']} questions; guard: {summary['n_guard']}. Arms: mean with a 95% "
+        "bootstrap interval over questions and seeds. Comparisons: the mean paired difference with its 95% t interval "
+        "over training seeds (the verdict, p) and the question-level bootstrap interval beside it.",
         "",
         f"| arm | seeds | {split} | guard | dev |",
         "|---|---|---|---|---|",
@@ -161,11 +180,15 @@ def markdown(summary: dict) -> str:
             lines.append(f"| {arm} | seed {f['seed']} FAILED | {f['error']} (log: {f['log']}) | | |")
     lines += [
         "",
-        f"| comparison (paired) | {split} difference | verdict | guard difference | top skills |",
-        "|---|---|---|---|---|",
+        f"| comparison (paired by seed) | {split} difference [t interval] | p | verdict | question interval "
+        "| guard difference | top skills |",
+        "|---|---|---|---|---|---|---|",
     ]
     for name, c in summary["comparisons"].items():
-        lines.append(f"| {name} | {ci(c)} | {c['verdict']} | {ci(c.get('guard'))} | {ci(c.get('top_skills'))} |")
+        p = f"{c['p']:.3f}" if c.get("p") is not None else ""
+        q = f"[{c['question_ci'][0]:.3f}, {c['question_ci'][1]:.3f}]" if c.get("question_ci") else ""
+        guard, top = ci(c.get("guard")), ci(c.get("top_skills"))
+        lines.append(f"| {name} | {ci(c)} | {p} | {c['verdict']} | {q} | {guard} | {top} |")
     if summary.get("stat_top_skills"):
         lines += [
             "",
