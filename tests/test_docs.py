@@ -132,7 +132,7 @@ def commands_in(block: str) -> list[list[str]]:
     commands = []
     for line in block.replace("\\\n", " ").splitlines():
         inner = re.findall(r"\$\(([^()]*)\)", line)
-        words = [w.strip("[]") for w in shlex.split(re.sub(r"\$\([^()]*\)", "VALUE", line), comments=True)]
+        words = [_unbracket(w) for w in shlex.split(re.sub(r"\$\([^()]*\)", "VALUE", line), comments=True)]
         current: list[str] = []
         for word in words + [";"]:
             if word in {"&&", ";", "|", "||"}:
@@ -143,6 +143,12 @@ def commands_in(block: str) -> list[list[str]]:
                 current.append(word)
         commands += [shlex.split(c, comments=True) for c in inner]
     return commands
+
+
+def _unbracket(word: str) -> str:
+    """`[--x.y` / `value]` of an optional part, without its brackets (`pkg[extra]` keeps them)."""
+    word = word[1:] if word.startswith("[-") else word
+    return word[:-1] if word.endswith("]") and "[" not in word else word
 
 
 def _console_scripts() -> dict[str, str]:
@@ -249,8 +255,11 @@ def test_the_checker_catches_renamed_flags_and_bad_values():
         "openrlhf_weakness.cli.train_apt has no flag --apt.sft_coeff"
     ]
     assert check_command(["make", "no-such-target"]) == ["no make target no-such-target"]
-    assert commands_in("A=1 python -m x --a 1 \\\n  --b [--c] # note\nmake test && make docs") == [
-        ["A=1", "python", "-m", "x", "--a", "1", "--b", "--c"],
+    assert commands_in(
+        "A=1 python -m x --a 1 \\\n  --b [--c 2] # note\npip install 'p[gpu]'\nmake test && make docs"
+    ) == [
+        ["A=1", "python", "-m", "x", "--a", "1", "--b", "--c", "2"],
+        ["pip", "install", "p[gpu]"],
         ["make", "test"],
         ["make", "docs"],
     ]
