@@ -73,6 +73,8 @@ def _default(action: argparse.Action) -> str:
         return "off"
     if action.default is None:
         return "none"
+    if action.default == "":
+        return "empty"
     return f"`{action.default}`"
 
 
