@@ -80,9 +80,18 @@ def test_relative_links_resolve():
         for target in LINK.findall(page.read_text()):
             if re.match(r"[a-z]+:", target) or target.startswith("#"):
                 continue
-            if not (page.parent / target.split("#")[0]).exists():
+            path, _, anchor = target.partition("#")
+            path = page.parent / path
+            if not path.exists() or (anchor and path.suffix == ".md" and anchor not in anchors(path)):
                 broken.append(f"{page.relative_to(ROOT)} -> {target}")
     assert not broken, "links to nothing:\n" + "\n".join(broken)
+
+
+def anchors(page: Path) -> set[str]:
+    """GitHub's heading anchors: lower case, punctuation dropped, spaces as hyphens."""
+    text = re.sub(r"```.*?```", "", page.read_text(), flags=re.S)
+    headings = re.findall(r"^#+ (.+)$", text, re.M)
+    return {re.sub(r"[^\w\- ]", "", h.strip().lower()).replace(" ", "-") for h in headings}
 
 
 def _linked_from(pages: list[Path]) -> set[Path]:
