@@ -4,7 +4,7 @@ export TORCH_EXTENSIONS_DIR := $(CURDIR)/.venv/torch_extensions
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install test test-all demo demo-stat demo-smollm demo-stat-smollm grpo-chain doctor bench format lint
+.PHONY: install test test-all demo demo-stat demo-smollm demo-stat-smollm grpo-chain doctor bench format lint docs
 
 install:
 	@bash scripts/install.sh
@@ -46,6 +46,10 @@ grpo-chain: install
 # On a CUDA host the doctor also proves every GPU component (--gpu_enable); elsewhere it skips them.
 doctor: install
 	$(PY) -m openrlhf_weakness.cli.doctor $(if $(shell nvidia-smi -L 2>/dev/null),--gpu_enable,)
+
+# docs/flags.md from every command's parser (tests/test_docs.py fails when it is stale)
+docs: install
+	$(PY) scripts/gen_flags.py
 
 bench: install
 	$(PY) benchmarks/bench_train_apt.py

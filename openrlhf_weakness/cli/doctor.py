@@ -17,15 +17,19 @@ from openrlhf_weakness.doctor.gpu import GPUDoctorConfig, selected_checks
 from openrlhf_weakness.errors import SettingsError
 
 
-@cli_entry
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="openrlhf_weakness.cli.doctor", description=__doc__.splitlines()[0])
     parser.add_argument("--skip_dpo", action="store_true", help="Only print the machine report")
     parser.add_argument("--skip_grpo", action="store_true", help="Skip the short GRPO run (train_ppo_ray, 2 steps)")
     parser.add_argument("--work_dir", type=str, default=None, help="Where the tiny model and DPO output go")
     parser.add_argument("--gpu_enable", action="store_true", help="Also prove every GPU component (see --gpu.*)")
     add_flags(parser, GPUDoctorConfig, "gpu")
-    args = parser.parse_args(argv)
+    return parser
+
+
+@cli_entry
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     gpu_cfg = from_namespace(GPUDoctorConfig, nested(args).gpu)
     try:
         selected_checks(gpu_cfg)  # a typo is refused before minutes of imports and training
