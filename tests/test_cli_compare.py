@@ -166,7 +166,7 @@ def test_unknown_arms_and_training_flags_are_refused_before_any_work(tiny_model,
     assert "unknown arm(s) stat_sel_samplr" in capsys.readouterr().err
     with pytest.raises(CliError):
         _compare(_argv(tiny_model, data, tmp_path, "apt") + ["--data.dataset", "x.jsonl"])
-    assert "--data.dataset: set by each arm" in capsys.readouterr().err
+    assert "--data.dataset are set by each arm" in capsys.readouterr().err
     assert not (tmp_path / "results").exists()
 
 

@@ -9,6 +9,7 @@ the installed OpenRLHF module's source.
 
 from __future__ import annotations
 
+import argparse
 import difflib
 import importlib.util
 import io
@@ -60,7 +61,7 @@ def test_flag_reference_lists_every_command_and_its_flags():
     text = GEN_FLAGS.render()
     for module, parser, _ in GEN_FLAGS.load_parsers():
         assert f"## {module.removeprefix('openrlhf_weakness.')}\n" in text
-        for action in parser._actions:
+        for action in (a for a in parser._actions if a.help != argparse.SUPPRESS):  # renamed flags' old names
             for option in action.option_strings:
                 assert option in {"-h", "--help"} or f"`{option}`" in text, option
     assert "| `--loop.ref_policy` | `previous` | `previous`, `initial` |" in text

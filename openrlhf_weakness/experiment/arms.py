@@ -70,14 +70,25 @@ def seeded(ctx, plan, seed: int):
     return plan.set(**{"--train.seed": seed})
 
 
-def sft(ctx, plan, rows: list[dict], name: str, seed: int, weights: list[float] | None = None, total: int = 0) -> str:
+def sft(
+    ctx,
+    plan,
+    rows: list[dict],
+    name: str,
+    seed: int,
+    weights: list[float] | None = None,
+    total: int = 0,
+    targets: list[str] | None = None,
+) -> str:
     """SFT of the student on ``rows`` (OpenRLHF's train_sft) or, with ``weights``, on all of them through STAT's
-    weighted sampler drawing ``total`` rows an epoch (train_stat_sft)."""
+    weighted sampler drawing ``total`` rows an epoch (train_stat_sft); ``targets``: the answers to train on (default
+    each row's SFT target)."""
     from openrlhf_weakness.io import write_jsonl
 
     data = ctx.work / "arms" / f"{name}-s{seed}.jsonl"
     data.parent.mkdir(parents=True, exist_ok=True)
-    out = [{"input": r[ctx.data.keys.input_key], "output": ctx.sft_target(r)} for r in rows]
+    targets = targets if targets is not None else [ctx.sft_target(r) for r in rows]
+    out = [{"input": r[ctx.data.keys.input_key], "output": t} for r, t in zip(rows, targets)]
     if weights is not None:
         out = [dict(row, stat_weight=w) for row, w in zip(out, weights)]
     write_jsonl(data, out)
@@ -222,7 +233,9 @@ def with_subskills(ctx) -> tuple[str, str]:
     from openrlhf_weakness.stat.subskills import reasoning_gym_skills
 
     try:
-        found = {s: [reasoning_gym_skills(r[ctx.data.keys.reference_key]) for r in ctx.rows(s)] for s in ("pool", "dev")}
+        found = {
+            s: [reasoning_gym_skills(r[ctx.data.keys.reference_key]) for r in ctx.rows(s)] for s in ("pool", "dev")
+        }
     except (ValueError, KeyError, TypeError, AttributeError) as err:
         raise ExperimentError(f"stat_sel_subskills needs reasoning-gym references (preset real): {err}") from None
     shared = set.intersection(*map(set, found["pool"]))
@@ -276,3 +289,6 @@ def stat_sel_subskills(ctx, seed: int, plan):
     draw, _ = stat_run(ctx, seed, "subskills")
     model = sft(ctx, plan, draw, "stat_sel_subskills", seed)
     return model, {"rows": len(draw), **stat_info(ctx, seed, "subskills")}
+
+
+from openrlhf_weakness.experiment import mechanism_arms  # noqa: E402,F401  (registers the mechanism baselines)

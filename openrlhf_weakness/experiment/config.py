@@ -53,6 +53,11 @@ class CompareConfig:
     pretrain_weak: int = flag(400, "preset controlled: pre-training questions per weak skill")
     out: str | None = flag(None, "summary JSON (markdown, plot and per-question scores beside it); default work_dir")
     dev_only_enable: bool = flag(False, "score dev and guard only and compare on dev (choosing settings)")
+    preregistration: str | None = flag(
+        None,
+        "pre-registration JSON (experiment.preregistration) whose settings hash must match this run's before test is "
+        "scored; its hash goes into the summary. Without it a run is exploratory and its table says so",
+    )
 
 
 @dataclass

@@ -48,7 +48,9 @@ class ExperimentContext:
     def rows(self, split: str) -> list[dict]:
         """A data file's rows (each with the question and the reference), read once."""
         if split not in self._rows:
-            self._rows[split] = load_split(getattr(self.data, split), [self.data.keys.input_key, self.data.keys.reference_key])
+            self._rows[split] = load_split(
+                getattr(self.data, split), [self.data.keys.input_key, self.data.keys.reference_key]
+            )
         return self._rows[split]
 
     def student_gen(self, model: str | None = None):

@@ -34,7 +34,9 @@ def evaluate_model(
     from openrlhf_weakness.assess.scoring import ScoringSession
     from openrlhf_weakness.backends.cache import DEFAULT_CACHE_DIR
 
-    session = ScoringSession(gen, assess, judge, keys, Path(cache_dir or DEFAULT_CACHE_DIR), assessor_override=assessor)
+    session = ScoringSession(
+        gen, assess, judge, keys, Path(cache_dir or DEFAULT_CACHE_DIR), assessor_override=assessor
+    )
     out = {}
     try:
         for split, rows in splits.items():

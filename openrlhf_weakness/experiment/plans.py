@@ -25,5 +25,7 @@ def parse_shared(argv: list[str]):
     from openrlhf_weakness.patches import default_attn_implementation
     from openrlhf_weakness.training import TrainingPlan
 
-    plan = TrainingPlan.parse(SHARED_MODULE, argv, refused=ARM_SETS_TRAINING, reason="each arm (its model and data)")
+    plan = TrainingPlan.parse(
+        SHARED_MODULE, argv, refused=ARM_SETS_TRAINING, reason="are set by each arm (its model and data)"
+    )
     return plan.with_defaults(**{"--ds.attn_implementation": default_attn_implementation()})  # no flash-attn on CPU

@@ -22,9 +22,34 @@ def cell_path(work: Path, arm: str, seed: int) -> Path:
 
 
 def cell_settings(ctx, arm: str) -> str:
-    """A digest of what decides a cell's result: the student, the scoring settings and files, and for a trained arm
-    the training flags and the methods' settings. A finished cell is reused only under the same digest."""
+    """A digest of what decides a cell's result (:func:`settings_of`): a finished cell is reused only under it."""
     import hashlib
+
+    text = json.dumps(settings_of(ctx, arm), sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def experiment_settings(ctx, arms: list[str]) -> dict:
+    """What a pre-registration fixes: the arms, the seeds and every trained arm's settings (files by content)."""
+    return {"arms": sorted(arms), "seeds": ctx.compare.seeds, "settings": settings_of(ctx, "trained")}
+
+
+def check_preregistration(ctx, arms: list[str]) -> str | None:
+    """Before test is scored: the pre-registration's hash, refused when its settings are not this run's; None (an
+    exploratory run, said so in the report) without ``--compare.preregistration``."""
+    if "test" not in ctx.splits() or not ctx.compare.preregistration:
+        return None
+    from openrlhf_weakness.experiment.preregistration import PreregistrationError, check_before_test
+
+    try:
+        return check_before_test(ctx.compare.preregistration, experiment_settings(ctx, arms))
+    except PreregistrationError as err:
+        raise ExperimentError(f"--compare.preregistration: {err}") from None
+
+
+def settings_of(ctx, arm: str) -> dict:
+    """The student, the scoring settings and files, and for a trained arm the training flags and the methods'
+    settings."""
     from dataclasses import asdict, is_dataclass, replace
 
     from openrlhf_weakness.backends.config import model_settings
@@ -46,8 +71,7 @@ def cell_settings(ctx, arm: str) -> str:
             value = getattr(ctx, name)
             fields = asdict(value) if is_dataclass(value) else {}
             settings[name] = {k: v for k, v in fields.items() if k not in ("cache_dir", "no_cache_enable")}
-    text = json.dumps(settings, sort_keys=True, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
+    return settings
 
 
 def score_model(ctx, model: str, splits) -> dict[str, list[float]]:
@@ -103,8 +127,10 @@ def run_cell(ctx, arm: str, seed: int, produce: Callable[[], tuple[str, dict]], 
 
 
 def run_experiment(ctx, arms: list[str]) -> tuple[dict, list[dict]]:
-    """The base model's cell, then every (seed, arm) in order: (base result, arm results)."""
+    """The pre-registration check, the base model's cell, then every (seed, arm) in order: (base, arm results)."""
     from openrlhf_weakness.experiment.arms import ARMS
+
+    ctx.memo["preregistration"] = check_preregistration(ctx, arms)
 
     base = run_cell(ctx, "base", 0, lambda: (ctx.model, {}))
     results = []
@@ -148,6 +174,7 @@ def write_outputs(ctx, base: dict, results: list[dict]) -> tuple[dict, str, Path
     else:
         out = ctx.work / ("dev_summary.json" if split == "dev" and ctx.compare.dev_only_enable else "summary.json")
     out.parent.mkdir(parents=True, exist_ok=True)
+    summary["preregistration"] = ctx.memo.get("preregistration")
     write_json(out, summary)
     table = markdown(summary)
     write_text(out.with_suffix(".md"), table)

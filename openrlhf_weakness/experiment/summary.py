@@ -19,6 +19,10 @@ COMPARISONS = {  # name: (arm, against); a trained arm in none of these is compa
     "stat_sel_subskills_vs_uniform": ("stat_sel_subskills", "sft_uniform"),
     "stat_sel_subskills_vs_stat_sel": ("stat_sel_subskills", "stat_sel"),
     "stat_sel_vs_base": ("stat_sel", "base"),
+    "stat_sel_vs_error_rate": ("stat_sel", "sft_error_rate"),
+    "stat_sel_vs_stratified": ("stat_sel", "sft_stratified"),
+    "stat_sel_vs_inverted": ("stat_sel", "stat_sel_inverted"),
+    "apt_vs_sft_apt_rows": ("apt", "sft_apt_rows"),
     "sft_same_budget_vs_base": ("sft_same_budget", "base"),
 }
 
@@ -165,7 +169,10 @@ def markdown(summary: dict) -> str:
         return f"{e['mean']:.3f} [{e['ci_low']:.3f}, {e['ci_high']:.3f}]" if e else ""
 
     split = summary.get("split", "test")
+    registered = summary.get("preregistration")
     lines = [
+        f"Pre-registered (sha256 {registered[:16]})." if registered else "Exploratory: no pre-registration.",
+        "",
         f"{split.capitalize()}: {summary['n_test']} questions; guard: {summary['n_guard']}. Arms: mean with a 95% "
         "bootstrap interval over questions and seeds. Comparisons: the mean paired difference with its 95% t interval "
         "over training seeds (the verdict, p) and the question-level bootstrap interval beside it.",
