@@ -24,8 +24,11 @@ ROOT = Path(__file__).resolve().parent.parent
 README_MAX_BYTES = 12_000
 MARK = re.compile(r"<!-- check: help -->[ \t]*\n```(?:bash|sh)\n(.*?)\n```", re.S)
 LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)\)")
-# commands whose flags after `--` belong to another command (easy to extend: cli.compare's arms, ...)
-AFTER_DASHES = {"openrlhf_weakness.cli.apt": "openrlhf_weakness.cli.train_apt"}
+# commands whose flags after `--` belong to another command
+AFTER_DASHES = {
+    "openrlhf_weakness.cli.apt": "openrlhf_weakness.cli.train_apt",
+    "openrlhf_weakness.cli.compare": "openrlhf_weakness.cli.train_apt",
+}
 # shell words a checked block may use besides this project's commands
 OTHER_COMMANDS = {"pip", "cd", "export", "git", "nvidia-smi", "ray", "for", "do", "done", "patch", "ls", "cat"}
 
