@@ -4,7 +4,8 @@
 - ``sft_stratified``: a uniform draw within each category, to STAT-Sel's category counts (the data mix alone);
 - ``stat_sel_inverted``: STAT-Sel's weights turned upside down, favouring what the student already knows;
 - ``sft_apt_rows``: SFT on exactly APT's first-iteration rows, chosen answers only (the DPO term's part apart from the
-  data APT selects).
+  data APT selects);
+- ``sft_uniform_redraw``: ``sft_uniform`` drawn again, the noise floor (two draws of one procedure).
 
 None of them runs unless named in ``--compare.arms``.
 """
@@ -97,3 +98,13 @@ def sft_apt_rows(ctx, seed: int, plan):
     rows = [{keys.input_key: message_text(p["prompt"])} for p in found]
     targets = [message_text(p["chosen"]) for p in found]
     return sft(ctx, plan, rows, "sft_apt_rows", seed, targets=targets), {"rows": len(rows)}
+
+
+@arm("sft_uniform_redraw", "a second, independent uniform draw of sft_uniform's size: the table's noise floor", False)
+def sft_uniform_redraw(ctx, seed: int, plan):
+    """The same procedure as ``sft_uniform`` with another draw of rows: its gap to ``sft_uniform`` is what a
+    difference looks like when there is none."""
+    size = ctx.stat.size if ctx.stat and ctx.stat.size else len(stat_run(ctx, seed)[0])
+    pool = ctx.rows("pool")
+    rows = random.Random(f"redraw-{seed}").sample(pool, min(size, len(pool)))
+    return sft(ctx, plan, rows, "sft_uniform_redraw", seed), {"rows": len(rows)}

@@ -23,6 +23,7 @@ COMPARISONS = {  # name: (arm, against); a trained arm in none of these is compa
     "stat_sel_vs_stratified": ("stat_sel", "sft_stratified"),
     "stat_sel_vs_inverted": ("stat_sel", "stat_sel_inverted"),
     "apt_vs_sft_apt_rows": ("apt", "sft_apt_rows"),
+    "noise_floor_uniform": ("sft_uniform_redraw", "sft_uniform"),  # two draws of one procedure
     "sft_same_budget_vs_base": ("sft_same_budget", "base"),
 }
 

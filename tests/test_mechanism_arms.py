@@ -1,0 +1,72 @@
+"""The mechanism baselines draw what they claim: STAT-Sel's category counts, inverted weights, error-rate weights, a
+second uniform draw. Training is replaced by capturing the rows each arm would train on."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+
+import pytest
+
+from openrlhf_weakness.experiment import mechanism_arms
+from openrlhf_weakness.experiment.config import CompareConfig, ExperimentData
+from openrlhf_weakness.experiment.context import ExperimentContext
+from openrlhf_weakness.stat.config import StatConfig
+
+
+@pytest.fixture
+def ctx(tmp_path, monkeypatch):
+    from openrlhf_weakness.assess.config import AssessConfig
+    from openrlhf_weakness.backends.config import GenerationConfig
+
+    pool = [
+        {"prompt": f"{kind} {i}", "reference": "x", "datasource": kind} for kind in ("a", "b", "c") for i in range(100)
+    ]
+    (tmp_path / "pool.jsonl").write_text("".join(json.dumps(r) + "\n" for r in pool))
+    (tmp_path / "dev.jsonl").write_text(json.dumps(pool[0]) + "\n")
+    data = ExperimentData(pool=str(tmp_path / "pool.jsonl"), dev=str(tmp_path / "dev.jsonl"))
+    context = ExperimentContext(
+        "student", data, CompareConfig(work_dir=str(tmp_path)), None, GenerationConfig(), AssessConfig()
+    )
+    context.stat = StatConfig(skill_key="datasource")
+    draw = [r for r in pool if r["datasource"] == "a"][:30] + [r for r in pool if r["datasource"] == "b"][:10]
+    weighted = [dict(r, stat_weight={"a": 3.0, "b": 1.0, "c": 0.0}[r["datasource"]]) for r in pool]
+    monkeypatch.setattr(mechanism_arms, "stat_run", lambda ctx, seed, key=None: (draw, weighted))
+    monkeypatch.setattr(mechanism_arms, "dev_error_rates", lambda ctx, seed: {"a": 0.0, "b": 0.5, "c": 1.0})
+    trained = {}
+
+    def sft(ctx, plan, rows, name, seed, weights=None, total=0, targets=None):
+        trained[name] = rows
+        return f"model-{name}"
+
+    monkeypatch.setattr(mechanism_arms, "sft", sft)
+    return context, trained
+
+
+def _mix(rows) -> Counter:
+    return Counter(r["datasource"] for r in rows)
+
+
+def test_each_baseline_draws_at_stat_sels_budget_what_it_claims(ctx):
+    context, trained = ctx
+    mechanism_arms.sft_stratified(context, 0, None)
+    assert _mix(trained["sft_stratified"]) == {"a": 30, "b": 10}  # STAT-Sel's counts, rows drawn within category
+    assert len({r["prompt"] for r in trained["sft_stratified"]}) > 10
+    mechanism_arms.stat_sel_inverted(context, 0, None)
+    inverted = _mix(trained["stat_sel_inverted"])
+    assert sum(inverted.values()) == 40 and inverted["a"] == 0 and inverted["c"] > inverted["b"]  # weights 0, 2, 3
+    mechanism_arms.sft_error_rate(context, 0, None)
+    by_rate = _mix(trained["sft_error_rate"])
+    assert sum(by_rate.values()) == 40 and by_rate["a"] == 0 and by_rate["c"] > by_rate["b"]  # rates 0, 0.5, 1
+
+
+def test_the_noise_floor_arm_is_the_same_procedure_drawn_again(ctx, monkeypatch):
+    from openrlhf_weakness.experiment import arms
+
+    context, trained = ctx
+    monkeypatch.setattr(arms, "sft", lambda ctx, plan, rows, name, seed, **kw: trained.setdefault(name, rows))
+    monkeypatch.setattr(arms, "stat_run", lambda ctx, seed, key=None: (list(range(40)), []))
+    arms.sft_uniform(context, 0, None)
+    mechanism_arms.sft_uniform_redraw(context, 0, None)
+    first, second = trained["sft_uniform"], trained["sft_uniform_redraw"]
+    assert len(first) == len(second) == 40 and {r["prompt"] for r in first} != {r["prompt"] for r in second}
