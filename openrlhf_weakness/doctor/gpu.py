@@ -80,6 +80,7 @@ def skip_reason(name: str, device: str) -> str | None:
 
 def check_training(model: str, work_dir: Path, device: str, steps: int) -> str:
     """A few cli.train_apt steps and the stock openrlhf.cli.train_dpo on the same pairs (ZeRO-2, bf16): wall times."""
+    from openrlhf_weakness.doctor.stack import short_training_flags
     from openrlhf_weakness.io import write_jsonl
     from openrlhf_weakness.launch import run_training
     from openrlhf_weakness.patches import default_attn_implementation
@@ -89,30 +90,7 @@ def check_training(model: str, work_dir: Path, device: str, steps: int) -> str:
     data = work_dir / "pairs.jsonl"
     write_jsonl(data, [dict(row, weight=1.0) for row in toy_rows(8 * steps)])  # full pairs: the stock DPO needs them
     attn = default_attn_implementation(cuda=device == "cuda")
-    common = [
-        "--model.model_name_or_path",
-        model,
-        "--data.dataset",
-        str(data),
-        "--data.prompt_key",
-        "prompt",
-        "--train.micro_batch_size",
-        "4",
-        "--train.batch_size",
-        "8",
-        "--train.max_epochs",
-        "1",
-        "--data.max_len",
-        "128",
-        "--ds.zero_stage",
-        "2",
-        "--ds.param_dtype",
-        "bf16",
-        "--ds.attn_implementation",
-        attn,
-        "--adam.lr",
-        "1e-6",
-    ]
+    common = short_training_flags(model, str(data), max_len=128, lr="1e-6", attn=attn) + ["--ds.param_dtype", "bf16"]
     runs = {
         "openrlhf_weakness.cli.train_apt": ["--apt.sft_coef", "0.5", "--apt.weight_key", "weight"],
         "openrlhf.cli.train_dpo": ["--model.nll_loss_coef", "0.5"],

@@ -75,6 +75,23 @@ def report() -> tuple[list[tuple[str, str]], list[str]]:
     return rows, problems
 
 
+def short_training_flags(model: str, data: str, max_len: int, lr: str, attn: str) -> list[str]:
+    """The flags of the doctor's short DPO runs (one epoch of 8-pair steps on toy pairs, ZeRO-2)."""
+    flags = {
+        "--model.model_name_or_path": model,
+        "--data.dataset": data,
+        "--data.prompt_key": "prompt",
+        "--train.micro_batch_size": 4,
+        "--train.batch_size": 8,
+        "--train.max_epochs": 1,
+        "--data.max_len": max_len,
+        "--ds.zero_stage": 2,
+        "--ds.attn_implementation": attn,
+        "--adam.lr": lr,
+    }
+    return [token for name, value in flags.items() for token in (name, str(value))]
+
+
 def run_short_dpo(work_dir: Path) -> dict:
     """Train a tiny Llama with OpenRLHF's own train_dpo for one epoch, then reload and generate from it."""
     from openrlhf_weakness.io import write_jsonl
@@ -86,27 +103,7 @@ def run_short_dpo(work_dir: Path) -> dict:
     data = str(work_dir / "pairs.jsonl")
     write_jsonl(data, toy_rows(32))
     out = work_dir / "dpo-out"
-    args = [
-        "--model.model_name_or_path",
-        str(model),
-        "--data.dataset",
-        data,
-        "--data.prompt_key",
-        "prompt",
-        "--train.micro_batch_size",
-        "4",
-        "--train.batch_size",
-        "8",
-        "--train.max_epochs",
-        "1",
-        "--data.max_len",
-        "64",
-        "--ds.zero_stage",
-        "2",
-        "--ds.attn_implementation",
-        "eager",
-        "--adam.lr",
-        "1e-3",
+    args = short_training_flags(str(model), data, max_len=64, lr="1e-3", attn="eager") + [
         "--ckpt.output_dir",
         str(out),
     ]
