@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 
 from openrlhf_weakness.experiment.controlled import (
     DomainSizes,
@@ -54,21 +55,26 @@ def test_pretraining_lowers_the_loss_and_writes_a_loadable_model(tmp_path):
 def test_real_domain_splits_are_disjoint_labelled_and_their_solutions_score_right(tmp_path):
     from openrlhf_weakness.data.labels import reference_text
     from openrlhf_weakness.demo.rg_score import score as rg_score
-    from openrlhf_weakness.experiment.real import RealSizes, build_real_domain
+    from openrlhf_weakness.experiment.real import SPLITS, RealSizes, build_real_domain, canonical
 
-    sizes = RealSizes(
-        dev={"products": 2, "chain_sum": 2, "basic_arithmetic": 3},
-        test={"products": 3, "chain_sum": 4, "basic_arithmetic": 5},
-        train={"products": 1, "chain_sum": 1, "basic_arithmetic": 2},
-        pool={"products": 2, "chain_sum": 3, "basic_arithmetic": 4},
-        guard=3,
-    )
-    paths = build_real_domain(tmp_path, sizes, seed=5)
+    sizes = RealSizes(test=20, dev=10, train=10, pool=20, guard=3)
+    paths = build_real_domain(tmp_path / "seed5", sizes, seed=5)
     rows = {k: [json.loads(line) for line in open(p)] for k, p in paths.items()}
-    assert [len(rows[k]) for k in ("dev", "test", "train", "pool", "guard")] == [7, 12, 4, 9, 6]
+    assert [len(rows[k]) for k in ("dev", "test", "train", "pool", "guard")] == [10, 20, 10, 20, 6]
     assert {r["datasource"] for r in rows["guard"]} == {"lcm", "gcd"}
-    prompts = [r["prompt"] for split in rows.values() for r in split]
-    assert len(prompts) == len(set(prompts))
+    for split in ("test", "dev", "train", "pool"):  # one category mix in every split (10/20/70)
+        mix = Counter(r["datasource"] for r in rows[split])
+        assert mix == {name: round(len(rows[split]) * share) for name, share in sizes.mix.items()}, (split, mix)
+    # no question twice, not even as a near-duplicate (another template, a commutative swap), across splits
+    keys = [canonical(json.loads(r["reference"])["metadata"]["expression"]) for s in SPLITS for r in rows[s]]
+    assert len(keys) == len(set(keys)) and canonical("( 4 + 3 )") == canonical("3+4") != canonical("4 - 3")
+    # the test split is the same for every data seed and never in another seed's dev, train or pool
+    other = build_real_domain(tmp_path / "seed6", sizes, seed=6)
+    other_rows = {k: [json.loads(line) for line in open(p)] for k, p in other.items()}
+    assert sorted(r["prompt"] for r in other_rows["test"]) == sorted(r["prompt"] for r in rows["test"])
+    assert {r["prompt"] for r in other_rows["dev"]} != {r["prompt"] for r in rows["dev"]}
+    test_prompts = {r["prompt"] for r in rows["test"]}
+    assert not test_prompts & {r["prompt"] for s in ("dev", "train", "pool") for r in other_rows[s] + rows[s]}
     for row in rows["test"]:
         label = json.loads(row["reference"])
         text = reference_text(row["reference"])  # the worked solution, for SFT rows and APT's chosen answers
