@@ -434,3 +434,20 @@ def test_a_student_server_failing_mid_run_stops_cli_apt_with_one_line(apt_files,
     line = capsys.readouterr().err.strip().splitlines()[-1]
     assert line.startswith("apt: ") and "still failing after 0 retries (HTTP 500" in line
     assert line.endswith("in the response cache: rerun the same command to go on")
+
+
+def test_general_rows_take_their_share_of_the_pairs_but_never_an_evaluation_question(apt_files):
+    """--pairs.general_data/--pairs.general_ratio: SFT-only general rows in place of as many pairs; a general row that
+    is a guard question is left out."""
+    general = [_question(60 + i, 1) for i in range(6)] + [_question(40, 2)]  # the last is the guard's question
+    write_jsonl(apt_files / "general.jsonl", general)
+    with ScriptedOpenAIServer(answer_fn=_student) as server:
+        loop = _loop(apt_files, server, PairsConfig(general_data=str(apt_files / "general.jsonl"), general_ratio=0.5))
+        try:
+            _, _, pairs = _first_round(loop)
+        finally:
+            loop.run.close()
+    mixed = [p for p in pairs if p["source"] == "general"]
+    assert len(mixed) == min(round(len(pairs) * 0.5), 6) == 6 and all("rejected" not in p for p in mixed)  # 6 usable
+    assert _question(40, 2)["prompt"] not in {p["prompt"] for p in mixed}
+    assert {p["chosen"] for p in mixed} <= {str(60 + i + 1) for i in range(6)}

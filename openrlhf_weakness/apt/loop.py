@@ -84,6 +84,8 @@ class APTLoop:
                 f"--pairs.chosen {pairs.chosen} / --pairs.rejected {pairs.rejected} choose among the bad "
                 "cases' own samples: set --pairs.samples (e.g. 4)"
             )
+        if not 0 <= pairs.general_ratio < 1 or (pairs.general_ratio and not pairs.general_data):
+            raise LoopError("--pairs.general_ratio must lie in [0, 1) and needs --pairs.general_data")
         self.cfg, self.data, self.gen, self.assess, self.judge = cfg, data, gen, assess, judge
         self.retrieve_cfg, self.pairs_cfg = retrieve, pairs
         self.plan = plan or training_plan(cfg.train_args)

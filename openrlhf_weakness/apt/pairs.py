@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import random
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 from openrlhf_weakness.config import flag
 from openrlhf_weakness.data.labels import reference_text
@@ -50,6 +50,20 @@ class PairsConfig:
     )
     sample_temperature: float = flag(0.8, "temperature of those samples")
     seed: int = flag(0, "seed for other_reference and sampled_wrong choices")
+    general_data: str | None = flag(
+        None, "general rows (question and reference, the --data.*_key columns) mixed into every training set"
+    )
+    general_ratio: float = flag(
+        0.0, "share of each training set replaced by --pairs.general_data rows as SFT-only rows (same budget)"
+    )
+
+    def signature_fields(self) -> dict:
+        """The fields a stage's signature reads: the general mix only when set, so run directories from before it
+        are reused."""
+        fields = asdict(self)
+        if not self.general_ratio:
+            fields.pop("general_data"), fields.pop("general_ratio")
+        return fields
 
 
 def bad_case_answers(row: dict, cfg: PairsConfig, resp: str, rng: random.Random, counts: Counter, bad_below: int):
@@ -68,6 +82,25 @@ def bad_case_answers(row: dict, cfg: PairsConfig, resp: str, rng: random.Random,
         chosen = right[0] if right else None
         counts["bad_chosen_self" if right else "bad_chosen_reference_fallback"] += 1
     return chosen, rejected
+
+
+def sft_only_rows(rows: list[dict], keys: dict[str, str], chat: bool, iteration: int, source: str) -> list[dict]:
+    """Rows as SFT-only training rows (no rejected answer): the prompt and its reference as the chosen answer."""
+    out = []
+    for row in rows:
+        chosen = reference_text(row[keys["reference"]])
+        out.append(
+            {
+                "prompt": _as_chat(row[keys["prompt"]], "user") if chat else row[keys["prompt"]],
+                "chosen": _as_chat(chosen, "assistant") if chat else chosen,
+                "source": source,
+                "score": None,
+                "weight": 1.0,
+                "iteration": iteration,
+                "datasource": row.get("datasource"),
+            }
+        )
+    return out
 
 
 def _as_chat(text, role: str):

@@ -98,7 +98,7 @@ def retrieve(loop, it: Path, bad: list[dict], bad_sig: str, model: str, model_si
 def pairs(loop, it: Path, bad: list[dict], similar_scored: list[dict], iteration: int, inputs: list):
     """Preference (and SFT-only) rows in ``it/pairs.jsonl``; ``inputs``: the bad and scored-similar signatures.
     Returns (path, signature)."""
-    from openrlhf_weakness.apt.pairs import build_pairs
+    from openrlhf_weakness.apt.pairs import build_pairs, sft_only_rows
 
     cfg, bad_below = loop.pairs_cfg, loop.assess.bad_below
     keys = {"prompt": loop.keys.input, "reference": loop.keys.reference, "response": "response", "score": "score"}
@@ -109,11 +109,22 @@ def pairs(loop, it: Path, bad: list[dict], similar_scored: list[dict], iteration
             "pairs",
             lambda: build_pairs(bad, similar_scored, cfg, keys, chat, bad_below=bad_below, iteration=iteration),
         )
+        if cfg.general_ratio:  # general rows against forgetting, in place of as many pairs (the budget stays)
+            from openrlhf_weakness.data.mix import mix_in
+
+            from openrlhf_weakness.backends.base import message_text
+
+            evals = set(loop.eval_texts())  # a general row that is a dev, guard or test question is left out
+            kept = [r for r in loop.load(cfg.general_data) if message_text(r[keys["prompt"]]) not in evals]
+            general = sft_only_rows(kept, keys, chat, iteration, "general")
+            rows, counts["general_sft_only"] = mix_in(rows, general, cfg.general_ratio, cfg.seed + iteration)
         write_jsonl(folder / "pairs.jsonl", rows)
         logger.info("[apt] pairs: %d rows (%s)", len(rows), ", ".join(f"{k}: {v}" for k, v in sorted(counts.items())))
 
     # the settings of when bad_below and iteration were PairsConfig fields: today's run directories are reused
-    settings = {"pairs": {**asdict(cfg), "bad_below": bad_below, "iteration": iteration}, "chat": chat}
+    settings = {"pairs": {**cfg.signature_fields(), "bad_below": bad_below, "iteration": iteration}, "chat": chat}
+    if cfg.general_ratio:
+        inputs = [*inputs, file_digest(cfg.general_data)]
     return loop.runner.run(Stage("pairs", settings, inputs, ["pairs.jsonl"], compute, lambda f: f / "pairs.jsonl", it))
 
 

@@ -89,6 +89,11 @@ def sft(
     data.parent.mkdir(parents=True, exist_ok=True)
     targets = targets if targets is not None else [ctx.sft_target(r) for r in rows]
     out = [{"input": r[ctx.data.keys.input_key], "output": t} for r, t in zip(rows, targets)]
+    if ctx.pairs and ctx.pairs.general_ratio and weights is None:  # the same general share as APT's rounds
+        from openrlhf_weakness.data.mix import mix_in
+
+        general = [{"input": r[ctx.data.keys.input_key], "output": ctx.sft_target(r)} for r in ctx.general_rows()]
+        out, _ = mix_in(out, general, ctx.pairs.general_ratio, seed)
     if weights is not None:
         out = [dict(row, stat_weight=w) for row, w in zip(out, weights)]
     write_jsonl(data, out)

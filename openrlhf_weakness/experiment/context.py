@@ -53,6 +53,15 @@ class ExperimentContext:
             )
         return self._rows[split]
 
+    def general_rows(self) -> list[dict]:
+        """``--pairs.general_data``: general rows mixed into every arm's training set (none unless set)."""
+        if not (self.pairs and self.pairs.general_data):
+            return []
+        if "general" not in self._rows:
+            keys = [self.data.keys.input_key, self.data.keys.reference_key]
+            self._rows["general"] = load_split(self.pairs.general_data, keys)
+        return self._rows["general"]
+
     def student_gen(self, model: str | None = None):
         return dataclasses.replace(self.gen, model=model or self.model)
 
