@@ -17,8 +17,8 @@ test-all: install
 	$(PY) -m pytest -q
 
 # The quality experiment's controlled setting (cli.compare's preset) at the configuration chosen on dev, 2 training
-# seeds, a table with 95% paired-bootstrap intervals (about 10 minutes each on 2 cores; rerunning resumes). See README
-# "Does it make a model better?"
+# seeds: a table of arms (95% bootstrap intervals) and paired comparisons (seed-level t intervals, the question-level
+# interval beside them); about 10 minutes each on 2 cores, rerunning resumes. See docs/experiments.md.
 DEMO_QUALITY := $(PY) -m openrlhf_weakness.cli.compare --compare.preset controlled --compare.data_seed 3 \
 	--compare.seeds 2 --loop.iterations 1 --compare.work_dir runs/demo_quality
 
