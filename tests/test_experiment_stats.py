@@ -8,6 +8,7 @@ import pytest
 
 from openrlhf_weakness.experiment.seed_stats import (
     NO_DIFFERENCE,
+    NO_SPREAD,
     StatsError,
     category_mask,
     compare,
@@ -153,7 +154,8 @@ def test_compare_reports_the_per_seed_numbers():
     b = np.array([[1, 0, 0, 0], [1, 1, 0, 0], [0, 0, 0, 0]], dtype=float)  # 0.25, 0.5, 0.0
     r = compare(a, b, names=("apt", "sft"))
     assert r.seed_diffs == (0.25, 0.25, 0.25) and r.mean_diff == 0.25
-    assert r.p_value == 0.0 and r.t_low == r.t_high == 0.25 and r.verdict == "apt better"  # no spread at all
+    # no spread at all: nothing to test against, said so (it was p = 0, "better", on two coincident seeds)
+    assert r.p_value is None and r.t_low == r.t_high == 0.25 and r.verdict == NO_SPREAD and "p = n/a" in r.line()
     b2 = b.copy()
     b2[0, 1] = 1  # seed diffs 0, 0.25, 0.25
     r = compare(a, b2)
@@ -163,7 +165,9 @@ def test_compare_reports_the_per_seed_numbers():
     assert (r.t_low, r.t_high) == pytest.approx((0.5 / 3 - half, 0.5 / 3 + half))
     assert r.question_interval.mean == pytest.approx(r.mean_diff)
     assert "p = " in r.line() and r.as_dict()["seed_diffs"] == [0.0, 0.25, 0.25]
-    assert compare(b, a, names=("apt", "sft")).verdict == "sft better"
+    low, high = np.zeros((5, 4)), np.ones((5, 4))
+    high[0, 0] = high[1, 1] = 0  # low - high per seed: -0.75, -0.75, -1, -1, -1
+    assert compare(low, high, names=("apt", "sft")).verdict == "sft better"
 
 
 def test_seeds_given_as_mappings_are_paired_by_key_and_unpaired_seeds_are_refused():

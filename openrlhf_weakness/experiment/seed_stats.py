@@ -35,6 +35,7 @@ from functools import lru_cache
 from openrlhf_weakness.experiment.stats import Estimate
 
 NO_DIFFERENCE = "no detectable difference"
+NO_SPREAD = "no seed-level test: every seed gave the same nonzero difference"
 
 
 class StatsError(ValueError):
@@ -201,7 +202,7 @@ class SeedComparison:
     mean_diff: float
     t_low: float
     t_high: float
-    p_value: float
+    p_value: float | None  # None: no spread between seeds to test against (NO_SPREAD)
     n_seeds: int
     n_questions: int
     alpha: float
@@ -219,9 +220,10 @@ class SeedComparison:
         """One line for a table or a log: the difference, its seed-level interval and p, the verdict."""
         q = self.question_interval
         tag = " (noise floor)" if self.noise_floor else ""
+        p = "n/a" if self.p_value is None else f"{self.p_value:.3g}"
         return (
             f"{self.a} - {self.b}{tag}: {self.mean_diff:+.3f}, {self.level:.0%} t interval over {self.n_seeds} seeds "
-            f"[{self.t_low:+.3f}, {self.t_high:+.3f}], p = {self.p_value:.3g} -> {self.verdict} "
+            f"[{self.t_low:+.3f}, {self.t_high:+.3f}], p = {p} -> {self.verdict} "
             f"(question bootstrap, for information: [{q.ci_low:+.3f}, {q.ci_high:+.3f}]; {self.n_questions} questions)"
         )
 
@@ -290,9 +292,11 @@ def compare(
         t = mean / se
         p = t_two_sided_p(t, n - 1)
         half = t_quantile(1 - alpha / 2, n - 1) * se
-    else:  # every seed gave the same difference: no spread to test against
-        p, half = (1.0 if mean == 0 else 0.0), 0.0
-    if p < alpha:
+    else:  # every seed gave the same difference (a coincidence of 2 seeds on discrete scores): nothing to test against
+        p, half = (1.0 if mean == 0 else None), 0.0
+    if p is None:
+        word = NO_SPREAD
+    elif p < alpha:
         word = f"{names[0]} better" if mean > 0 else f"{names[1]} better"
     else:
         word = NO_DIFFERENCE
@@ -302,7 +306,7 @@ def compare(
         mean_diff=mean,
         t_low=mean - half,
         t_high=mean + half,
-        p_value=float(p),
+        p_value=None if p is None else float(p),
         n_seeds=n,
         n_questions=int(diff.shape[1]),
         alpha=alpha,

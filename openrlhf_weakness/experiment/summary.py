@@ -40,7 +40,7 @@ def difference(a, b) -> dict:
     """Arm ``a`` minus arm ``b`` on the same questions, seed i paired with seed i: the verdict rests on the per-seed
     differences (Student t, n - 1 df; the seed is the unit of replication); the question-level bootstrap interval is
     kept beside it for information. An untrained arm (one row: base) is compared with every seed of the other."""
-    from openrlhf_weakness.experiment.seed_stats import StatsError, compare
+    from openrlhf_weakness.experiment.seed_stats import NO_SPREAD, StatsError, compare
 
     fixed = "b" if len(b) == 1 and len(a) > 1 else "a" if len(a) == 1 and len(b) > 1 else None
     try:
@@ -58,7 +58,9 @@ def difference(a, b) -> dict:
         "n_seeds": result.n_seeds,
         "seed_diffs": list(result.seed_diffs),
         "question_ci": [q.ci_low, q.ci_high],
-        "verdict": {"A better": "better", "B better": "worse"}.get(result.verdict, "no measurable difference"),
+        "verdict": {"A better": "better", "B better": "worse", NO_SPREAD: NO_SPREAD}.get(
+            result.verdict, "no measurable difference"
+        ),
     }
 
 
