@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 
 from openrlhf_weakness.experiment.arms import parse_arms
+from openrlhf_weakness.experiment.cells import run_cell
 from openrlhf_weakness.experiment.config import CompareConfig, ExperimentData, ExperimentError
 from openrlhf_weakness.experiment.context import ExperimentContext
-from openrlhf_weakness.experiment.runner import run_cell
 from openrlhf_weakness.experiment.summary import markdown, summarize
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -110,9 +110,8 @@ def pairs(loop, it: Path, bad: list[dict], similar_scored: list[dict], iteration
             lambda: build_pairs(bad, similar_scored, cfg, keys, chat, bad_below=bad_below, iteration=iteration),
         )
         if cfg.general_ratio:  # general rows against forgetting, in place of as many pairs (the budget stays)
-            from openrlhf_weakness.data.mix import mix_in
-
             from openrlhf_weakness.backends.base import message_text
+            from openrlhf_weakness.data.mix import mix_in
 
             evals = set(loop.eval_texts())  # a general row that is a dev, guard or test question is left out
             kept = [r for r in loop.load(cfg.general_data) if message_text(r[keys["prompt"]]) not in evals]

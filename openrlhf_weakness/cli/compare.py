@@ -143,8 +143,8 @@ def build_context(argv: list[str]):
 
 @cli_entry
 def main(argv: list[str] | None = None) -> int:
+    from openrlhf_weakness.experiment.cells import run_experiment, write_outputs
     from openrlhf_weakness.experiment.config import ExperimentError
-    from openrlhf_weakness.experiment.runner import run_experiment, write_outputs
 
     argv = sys.argv[1:] if argv is None else list(argv)
     ctx, arms = build_context(argv)

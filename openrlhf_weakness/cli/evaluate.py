@@ -44,9 +44,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     from openrlhf_weakness.assess.config import AssessConfig
     from openrlhf_weakness.backends.config import GenerationConfig, RoleConfig
+    from openrlhf_weakness.experiment.cells import run_cell
     from openrlhf_weakness.experiment.config import CompareConfig, EvalConfig, ExperimentError, experiment_data
     from openrlhf_weakness.experiment.context import ExperimentContext
-    from openrlhf_weakness.experiment.runner import run_cell
     from openrlhf_weakness.experiment.summary import per_model_table, write_scores, write_text
     from openrlhf_weakness.io import write_json
 
