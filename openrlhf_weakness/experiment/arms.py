@@ -269,11 +269,16 @@ def stat_sel(ctx, seed: int, plan):
     return sft(ctx, plan, draw, "stat_sel", seed), {"rows": len(draw), **stat_info(ctx, seed, None)}
 
 
-@arm("sft_uniform", "SFT on a uniform draw from the pool, the size of STAT-Sel's draw")
-def sft_uniform(ctx, seed: int, plan):
+def uniform_draw(ctx, seed: int, rng_seed) -> list[dict]:
+    """A uniform draw from the pool of STAT-Sel's size (``--stat.size``, else its draw's), by ``rng_seed``."""
     size = ctx.stat.size if ctx.stat and ctx.stat.size else len(stat_run(ctx, seed)[0])
     pool = ctx.rows("pool")
-    rows = random.Random(seed).sample(pool, min(size, len(pool)))
+    return random.Random(rng_seed).sample(pool, min(size, len(pool)))
+
+
+@arm("sft_uniform", "SFT on a uniform draw from the pool, the size of STAT-Sel's draw")
+def sft_uniform(ctx, seed: int, plan):
+    rows = uniform_draw(ctx, seed, seed)
     return sft(ctx, plan, rows, "sft_uniform", seed), {"rows": len(rows)}
 
 

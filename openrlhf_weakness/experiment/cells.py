@@ -76,7 +76,8 @@ def settings_of(ctx, arm: str) -> dict:
 
 def score_model(ctx, model: str, splits) -> dict[str, list[float]]:
     """Per-question scores in [0, 1] of ``model`` on each split, through the user's --gen.* and --assess.*."""
-    from openrlhf_weakness.experiment.evaluate import evaluate_model, question_score
+    from openrlhf_weakness.assess.scoring import question_score
+    from openrlhf_weakness.experiment.evaluate import evaluate_model
 
     scored = evaluate_model(
         model,

@@ -76,12 +76,11 @@ class ExperimentContext:
 
 
 def load_split(path: str, keys: list[str]) -> list[dict]:
-    from openrlhf_weakness.io import DataError, load_rows
+    """Every row of ``path`` having ``keys`` (``data.inputs.read_input``), its errors as :class:`ExperimentError`."""
+    from openrlhf_weakness.data.inputs import read_input
+    from openrlhf_weakness.io import DataError
 
     try:
-        rows = [row for _, row in load_rows(path, keys, allow_empty=False)[0]]
-    except FileNotFoundError:
-        raise ExperimentError(f"{path}: no such file") from None
+        return list(read_input(path, keys))
     except DataError as err:
         raise ExperimentError(str(err)) from None
-    return rows

@@ -7,13 +7,9 @@ from __future__ import annotations
 import logging
 import os
 
-from openrlhf_weakness.assess.scoring import question_score, split_score
+from openrlhf_weakness.assess.scoring import split_score
 
 logger = logging.getLogger(__name__)
-
-__all__ = ["evaluate_model", "question_score", "split_summary"]
-
-split_summary = split_score
 
 
 def evaluate_model(

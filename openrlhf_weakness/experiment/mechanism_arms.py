@@ -15,7 +15,7 @@ from __future__ import annotations
 import random
 from collections import Counter
 
-from openrlhf_weakness.experiment.arms import arm, sft, stat_run, stat_run_dir
+from openrlhf_weakness.experiment.arms import arm, sft, stat_run, stat_run_dir, uniform_draw
 from openrlhf_weakness.experiment.config import ExperimentError
 
 
@@ -104,7 +104,5 @@ def sft_apt_rows(ctx, seed: int, plan):
 def sft_uniform_redraw(ctx, seed: int, plan):
     """The same procedure as ``sft_uniform`` with another draw of rows: its gap to ``sft_uniform`` is what a
     difference looks like when there is none."""
-    size = ctx.stat.size if ctx.stat and ctx.stat.size else len(stat_run(ctx, seed)[0])
-    pool = ctx.rows("pool")
-    rows = random.Random(f"redraw-{seed}").sample(pool, min(size, len(pool)))
+    rows = uniform_draw(ctx, seed, f"redraw-{seed}")
     return sft(ctx, plan, rows, "sft_uniform_redraw", seed), {"rows": len(rows)}
