@@ -212,6 +212,56 @@ def test_evaluate_scores_two_models_as_compare_does(quick_run, tiny_model, data,
     assert [r["score"] for r in scores if r["arm"] == other and r["split"] == "dev"] == EXPECTED["dev"]
 
 
+SPEC = {
+    "title": "tiny",
+    "metric": {"name": "score", "weak_skills": ["sub"], "weak_skills_rule": "the scorer fails every sub question"},
+    "comparisons": [
+        {"name": "b_over_a", "a": "tiny_b", "b": "tiny_a", "goal": {"kind": "at_least", "value": 0.03}},
+        {"name": "b_weak", "a": "tiny_b", "b": "tiny_a", "questions": "weak_skills"},
+        {"name": "b_vs_base", "a": "tiny_b", "b": "base", "fixed": "b", "goal": {"kind": "within", "value": 0.02}},
+    ],
+    "noise_floors": [{"name": "two tiny arms", "a": "tiny_a", "b": "tiny_b"}],
+}
+
+
+def test_register_then_score_test_once_with_the_registered_verdicts(quick_run, tmp_path, capsys):
+    """--compare.register writes the pre-registration and trains nothing; the same command then scores test and
+    reports the registered comparisons; other settings are refused before anything is scored."""
+    from openrlhf_weakness.cli import CliError
+
+    _, argv, _ = quick_run
+    argv = list(argv)
+    argv[argv.index("tiny_a,tiny_b,stat_sel")] = "tiny_a,tiny_b"
+    argv[argv.index("--compare.work_dir") + 1] = str(tmp_path / "work")
+    (tmp_path / "spec.json").write_text(json.dumps(SPEC))
+    prereg = tmp_path / "prereg.json"
+    cut = argv.index("--")
+    registered = argv[:cut] + ["--compare.preregistration", str(prereg)] + argv[cut:]
+    code, printed = _compare(registered[:cut] + ["--compare.register", str(tmp_path / "spec.json")] + registered[cut:])
+    assert code == 0 and "registered:" in printed and prereg.exists() and not (tmp_path / "work" / "results").exists()
+    with pytest.raises(CliError):  # written once, never over
+        _compare(registered[:cut] + ["--compare.register", str(tmp_path / "spec.json")] + registered[cut:])
+    assert "never rewritten" in capsys.readouterr().err
+
+    code, printed = _compare(registered)
+    assert code == 0, printed[-2000:]
+    summary = json.loads((tmp_path / "work" / "summary.json").read_text())
+    import hashlib
+
+    assert summary["preregistration"] == hashlib.sha256(prereg.read_bytes()).hexdigest()
+    verdicts = {v["name"]: v for v in summary["registered"]}
+    assert list(verdicts) == ["b_over_a", "b_weak", "b_vs_base", "noise floor: two tiny arms"]
+    assert verdicts["b_over_a"]["mean_diff"] == 0.0 and verdicts["b_over_a"]["goal_met"] is False
+    assert verdicts["b_weak"]["n_questions"] == 3 and verdicts["b_vs_base"]["goal_met"] is True
+    assert f"Pre-registered (sha256 {summary['preregistration'][:16]})" in printed and "[b_over_a, test" in printed
+
+    other = list(registered)
+    other[other.index("--compare.seeds") + 1] = "1"
+    with pytest.raises(CliError):
+        _compare(other)
+    assert "seeds: registered 2, this run 1" in capsys.readouterr().err
+
+
 @pytest.mark.slow
 def test_apt_against_its_same_budget_sft_baseline(tiny_model, data, tmp_path):
     """The real arms on the tiny model (about 6 minutes on 2 busy cores): APT, and SFT on as many rows as APT's first

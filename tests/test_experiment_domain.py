@@ -38,6 +38,23 @@ def test_splits_are_disjoint_and_sized(tmp_path):
     prompts = [r["prompt"] for split in rows.values() for r in split]
     assert len(prompts) == len(set(prompts))
     assert build_domain(tmp_path, sizes, seed=3) == paths  # reused as it is
+    pretrain = Counter(r["datasource"] for r in rows["pretrain"])
+    assert pretrain == {"copy": 30, "first": 30, "last": 30, "reverse": 5, "sort": 5, "rotate": 5, "length": 30}
+
+
+def test_the_weak_skills_are_chosen_and_a_folder_is_reused_only_as_built(tmp_path):
+    import pytest
+
+    from openrlhf_weakness.experiment.controlled import DomainError
+
+    sizes = DomainSizes(pretrain_strong=30, pretrain_weak=5, train=4, pool=10, dev=3, test=6, guard=7)
+    paths = build_domain(tmp_path, sizes, seed=3, weak=("rotate",))
+    pretrain = Counter(json.loads(line)["datasource"] for line in open(paths["pretrain"]))
+    assert pretrain["rotate"] == 5 and pretrain["reverse"] == pretrain["sort"] == 30
+    with pytest.raises(DomainError, match="was built with .*'weak': \\['rotate'\\].*use another work directory"):
+        build_domain(tmp_path, sizes, seed=3, weak=("reverse", "rotate"))
+    with pytest.raises(DomainError, match="name one or more of copy"):
+        build_domain(tmp_path / "other", sizes, weak=("length",))
 
 
 def test_pretraining_lowers_the_loss_and_writes_a_loadable_model(tmp_path):

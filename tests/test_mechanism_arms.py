@@ -70,3 +70,39 @@ def test_the_noise_floor_arm_is_the_same_procedure_drawn_again(ctx, monkeypatch)
     mechanism_arms.sft_uniform_redraw(context, 0, None)
     first, second = trained["sft_uniform"], trained["sft_uniform_redraw"]
     assert len(first) == len(second) == 40 and {r["prompt"] for r in first} != {r["prompt"] for r in second}
+    monkeypatch.setattr(arms, "_first_pairs", lambda ctx, seed, plan: ("pairs.jsonl", 25))  # APT's first round: 25
+    context.data.train = context.data.dev
+    arms.sft_same_budget(context, 0, None)
+    mechanism_arms.sft_same_budget_redraw(context, 0, None)
+    first, second = trained["sft_same_budget"], trained["sft_same_budget_redraw"]
+    assert len(first) == len(second) == 25 and {r["prompt"] for r in first} != {r["prompt"] for r in second}
+
+
+def test_a_trained_arm_is_reused_only_under_the_same_flags_and_data(tmp_path, monkeypatch):
+    """An arm's model folder is kept across reruns, but other training flags or other rows train it again (a rerun
+    with a new --adam.lr once reused the old models)."""
+    from openrlhf_weakness.experiment.arms import train_once
+    from openrlhf_weakness.training import TrainingPlan
+
+    runs = []
+
+    def run(self, log_path, launcher=False, hostfile=None, keep_fds=()):  # the training itself: a config.json
+        out = tmp_path / self.value("--ckpt.output_dir")
+        out.mkdir(parents=True)
+        (out / "config.json").write_text(json.dumps({"lr": self.value("--adam.lr")}))
+        runs.append(self.value("--adam.lr"))
+
+    monkeypatch.setattr(TrainingPlan, "run", run)
+    data = tmp_path / "rows.jsonl"
+    data.write_text('{"input": "a", "output": "b"}\n')
+    plan = TrainingPlan.parse("openrlhf.cli.train_sft", ["--adam.lr", "1e-3", "--data.dataset", str(data)])
+    ctx = ExperimentContext("student", ExperimentData(), CompareConfig(work_dir=str(tmp_path)), plan, None, None)
+    out = tmp_path / "arms" / "sft-s0"
+    for _ in range(2):
+        train_once(ctx, plan, out)
+    assert runs == ["1e-3"]  # the second call reused the model
+    train_once(ctx, plan.set(**{"--adam.lr": "3e-4"}), out)
+    assert runs == ["1e-3", "3e-4"] and json.loads((out / "config.json").read_text()) == {"lr": "3e-4"}
+    data.write_text('{"input": "a", "output": "c"}\n')
+    train_once(ctx, plan.set(**{"--adam.lr": "3e-4"}), out)
+    assert runs == ["1e-3", "3e-4", "3e-4"] and not out.with_name("sft-s0.tmp").exists()

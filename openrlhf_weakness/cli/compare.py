@@ -73,11 +73,12 @@ def preset_argv(flags: list[str], training: list[str]) -> tuple[list[str], list[
     if not compare.preset:
         return flags, training
     from openrlhf_weakness.demo.student import StudentMissing
+    from openrlhf_weakness.experiment.controlled import DomainError
     from openrlhf_weakness.experiment.presets import build_preset
 
     try:
         preset_flags, preset_training = build_preset(compare.preset, compare)
-    except StudentMissing as err:
+    except (StudentMissing, DomainError) as err:
         raise CliError(PROG, err) from None
     return preset_flags + flags, preset_training + training
 
@@ -143,12 +144,25 @@ def build_context(argv: list[str]):
 
 @cli_entry
 def main(argv: list[str] | None = None) -> int:
-    from openrlhf_weakness.experiment.cells import run_experiment, write_outputs
+    from openrlhf_weakness.experiment.cells import register, run_experiment, write_outputs
     from openrlhf_weakness.experiment.config import ExperimentError
 
     argv = sys.argv[1:] if argv is None else list(argv)
     ctx, arms = build_context(argv)
-    base, results = run_experiment(ctx, arms)
+    if ctx.compare.register:
+        try:
+            digest = register(ctx, arms)
+        except ExperimentError as err:
+            raise CliError(PROG, err) from None
+        print(
+            f"registered: {ctx.compare.preregistration} (sha256 {digest}). Commit it, then run the same command "
+            "without --compare.register to train and score test once."
+        )
+        return 0
+    try:
+        base, results = run_experiment(ctx, arms)
+    except ExperimentError as err:
+        raise CliError(PROG, err) from None
     try:
         summary, table, out = write_outputs(ctx, base, results)
     except ExperimentError as err:

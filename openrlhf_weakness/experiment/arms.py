@@ -5,6 +5,7 @@ first iteration; STAT's uniform baseline the size of STAT-Sel's draw."""
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import os
 import random
@@ -49,11 +50,18 @@ def parse_arms(text: str) -> list[str]:
 
 # ---- training helpers ------------------------------------------------------------------------------------------
 def train_once(ctx, plan, out: Path) -> str:
-    """Run ``plan`` into ``out`` (kept when complete: a rerun reuses it); its output in ``out.log``."""
+    """Run ``plan`` into ``out``; a rerun reuses ``out`` only when it was trained by the same flags on the same data
+    (``train_signature.json``), else trains again. Its output in ``out.log``."""
+    from openrlhf_weakness.io import write_json
+    from openrlhf_weakness.io.stages import file_digest
     from openrlhf_weakness.runner import clear_partial
 
-    if (out / "config.json").exists():
+    signature = {"flags": plan.argv(), "data": file_digest(plan.value("--data.dataset"))}
+    marker = out / "train_signature.json"
+    if (out / "config.json").exists() and marker.exists() and json.loads(marker.read_text()) == signature:
         return str(out)
+    if out.exists():
+        logger.info("[compare] %s was trained with other flags or data: trained again", out)
     tmp = out.with_name(out.name + ".tmp")
     clear_partial(tmp)
     loop = ctx.loop
@@ -62,6 +70,8 @@ def train_once(ctx, plan, out: Path) -> str:
         launcher=getattr(loop, "launcher_enable", False),
         hostfile=getattr(loop, "hostfile", None),
     )
+    write_json(tmp / "train_signature.json", signature)
+    clear_partial(out)
     os.replace(tmp, out)
     return str(out)
 
@@ -163,11 +173,16 @@ def _first_pairs(ctx, seed: int, plan) -> tuple[Path, int]:
     return pairs, sum(1 for _ in open(pairs))
 
 
-@arm("sft_same_budget", "SFT on as many random train+pool rows as APT's first pairs, same steps and lr")
-def sft_same_budget(ctx, seed: int, plan):
+def same_budget_draw(ctx, seed: int, plan, rng_seed) -> list[dict]:
+    """As many random train+pool rows as APT's first pairs for ``seed``, drawn by ``rng_seed``."""
     _, n_rows = _first_pairs(ctx, seed, plan)
     pool = ctx.rows("train") + (ctx.rows("pool") if ctx.data.pool else [])
-    rows = random.Random(seed).sample(pool, min(n_rows, len(pool)))
+    return random.Random(rng_seed).sample(pool, min(n_rows, len(pool)))
+
+
+@arm("sft_same_budget", "SFT on as many random train+pool rows as APT's first pairs, same steps and lr")
+def sft_same_budget(ctx, seed: int, plan):
+    rows = same_budget_draw(ctx, seed, plan, seed)
     return sft(ctx, plan, rows, "sft_same_budget", seed), {"rows": len(rows)}
 
 

@@ -47,6 +47,51 @@ def check_preregistration(ctx, arms: list[str]) -> str | None:
         raise ExperimentError(f"--compare.preregistration: {err}") from None
 
 
+def register(ctx, arms: list[str]) -> str:
+    """Write ``--compare.preregistration`` from the spec at ``--compare.register`` (its title, metric, comparisons
+    and noise floors) with this run's settings; the file's sha256. Nothing is trained or scored."""
+    from openrlhf_weakness.experiment.preregistration import PreregistrationError, write_preregistration
+
+    spec_path, out = ctx.compare.register, ctx.compare.preregistration
+    if not out:
+        raise ExperimentError("--compare.register needs --compare.preregistration: the file to write")
+    try:
+        spec = json.loads(Path(spec_path).read_text())
+    except (OSError, UnicodeDecodeError) as err:
+        raise ExperimentError(f"--compare.register: cannot read {spec_path}: {err}") from None
+    except json.JSONDecodeError as err:
+        raise ExperimentError(f"--compare.register: {spec_path} line {err.lineno}: not JSON ({err.msg})") from None
+    if not isinstance(spec, dict) or set(spec) - {"title", "metric", "comparisons", "noise_floors", "alpha"}:
+        raise ExperimentError(
+            f"--compare.register: {spec_path} must be an object with title, metric, comparisons, noise_floors, alpha"
+        )
+    try:
+        return write_preregistration(out, settings=experiment_settings(ctx, arms), **spec)
+    except (PreregistrationError, TypeError) as err:
+        raise ExperimentError(f"--compare.register: {spec_path}: {err}") from None
+
+
+def registered_verdicts(ctx, rows: dict, results: list[dict]) -> list[dict]:
+    """The pre-registration's comparisons and noise floors, each with its seed-level test and goal, on the scores
+    of this run (an empty list for an exploratory run)."""
+    if not ctx.memo.get("preregistration"):
+        return []
+    from openrlhf_weakness.experiment.preregistration import PreregistrationError, load_preregistration, verdicts
+    from openrlhf_weakness.experiment.summary import score_records
+
+    records = [
+        {**r, "category": r["datasource"] if r["datasource"] is not None else ""}
+        for r in score_records(rows, results, ctx.data.keys.datasource_key)
+    ]
+    try:
+        return [
+            v.as_dict() | {"line": v.line()}
+            for v in verdicts(load_preregistration(ctx.compare.preregistration), records)
+        ]
+    except PreregistrationError as err:
+        raise ExperimentError(f"--compare.preregistration: {err}") from None
+
+
 def settings_of(ctx, arm: str) -> dict:
     """The student, the scoring settings and files, and for a trained arm the training flags and the methods'
     settings."""
@@ -176,6 +221,8 @@ def write_outputs(ctx, base: dict, results: list[dict]) -> tuple[dict, str, Path
         out = ctx.work / ("dev_summary.json" if split == "dev" and ctx.compare.dev_only_enable else "summary.json")
     out.parent.mkdir(parents=True, exist_ok=True)
     summary["preregistration"] = ctx.memo.get("preregistration")
+    if split == "test":
+        summary["registered"] = registered_verdicts(ctx, rows, [base] + results)
     write_json(out, summary)
     table = markdown(summary)
     write_text(out.with_suffix(".md"), table)

@@ -51,12 +51,21 @@ class CompareConfig:
     data_seed: int = flag(1, "preset: seed of the data (and of the controlled setting's split)")
     pretrain_steps: int = flag(1500, "preset controlled: pre-training steps of the student")
     pretrain_weak: int = flag(400, "preset controlled: pre-training questions per weak skill")
+    weak_skills: str = flag(
+        "reverse,sort,rotate", "preset controlled: the skills pre-trained on --compare.pretrain_weak questions only"
+    )
     out: str | None = flag(None, "summary JSON (markdown, plot and per-question scores beside it); default work_dir")
     dev_only_enable: bool = flag(False, "score dev and guard only and compare on dev (choosing settings)")
     preregistration: str | None = flag(
         None,
         "pre-registration JSON (experiment.preregistration) whose settings hash must match this run's before test is "
-        "scored; its hash goes into the summary. Without it a run is exploratory and its table says so",
+        "scored; its hash and the registered comparisons' verdicts go into the summary. Without it a run is "
+        "exploratory and its table says so",
+    )
+    register: str | None = flag(
+        None,
+        "a JSON spec (title, metric, comparisons, noise_floors: docs/experiments.md) to register: writes "
+        "--compare.preregistration with this run's settings hash and stops, before anything is trained or scored",
     )
 
 

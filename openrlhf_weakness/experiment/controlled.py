@@ -24,9 +24,13 @@ SKILLS = {
     "rotate": lambda s: s[1:] + s[:1],
     "length": lambda s: [str(len(s))],
 }
-STRONG = ("copy", "first", "last")
-WEAK = ("reverse", "sort", "rotate")
+DOMAIN = ("copy", "first", "last", "reverse", "sort", "rotate")
+WEAK = ("reverse", "sort", "rotate")  # the default weak skills: pre-trained on few questions
 GUARD = ("length",)
+
+
+class DomainError(ValueError):
+    """A controlled-domain folder built with other settings, or weak skills that are not domain skills."""
 
 
 def question(skill: str, letters: list[str]) -> dict:
@@ -47,13 +51,27 @@ class DomainSizes:
     guard: int = 200
 
 
-def build_domain(out_dir: str | os.PathLike, sizes: DomainSizes, seed: int = 0) -> dict[str, str]:
-    """Write pretrain/train/pool/dev/test/guard JSON Lines (no question in two splits); return their paths."""
-    from openrlhf_weakness.io import write_jsonl
+def build_domain(
+    out_dir: str | os.PathLike, sizes: DomainSizes, seed: int = 0, weak: tuple[str, ...] = WEAK
+) -> dict[str, str]:
+    """Write pretrain/train/pool/dev/test/guard JSON Lines (no question in two splits); return their paths. The
+    ``weak`` skills get ``sizes.pretrain_weak`` pre-training questions, the others ``pretrain_strong``. A folder is
+    reused only when it was built with the same settings (``domain.json``)."""
+    from dataclasses import asdict
 
+    from openrlhf_weakness.io import write_json, write_jsonl
+
+    unknown = [s for s in weak if s not in DOMAIN]
+    if unknown or not weak:
+        raise DomainError(f"weak skills {list(weak)}: name one or more of {', '.join(DOMAIN)}")
     out = Path(out_dir)
     paths = {name: str(out / f"{name}.jsonl") for name in ("pretrain", "train", "pool", "dev", "test", "guard")}
+    settings = {"sizes": asdict(sizes), "seed": seed, "weak": list(weak)}
+    marker = out / "domain.json"
     if all(Path(p).exists() for p in paths.values()):
+        built = json.loads(marker.read_text()) if marker.exists() else settings  # older folders carry no marker
+        if built != settings:
+            raise DomainError(f"{out} was built with {built}, not {settings}: use another work directory")
         return paths
     out.mkdir(parents=True, exist_ok=True)
     rng, seen = random.Random(seed), set()
@@ -69,18 +87,19 @@ def build_domain(out_dir: str | os.PathLike, sizes: DomainSizes, seed: int = 0) 
         return rows
 
     splits: dict[str, list[dict]] = {name: [] for name in paths}
-    for skill in (*STRONG, *WEAK):  # evaluation splits first, so they are never in training data
+    for skill in DOMAIN:  # evaluation splits first, so they are never in training data
         splits["dev"] += draw(skill, sizes.dev)
         splits["test"] += draw(skill, sizes.test)
     splits["guard"] += draw("length", sizes.guard)
-    for skill in (*STRONG, *WEAK):
+    for skill in DOMAIN:
         splits["train"] += draw(skill, sizes.train)
         splits["pool"] += draw(skill, sizes.pool)
-        splits["pretrain"] += draw(skill, sizes.pretrain_strong if skill in STRONG else sizes.pretrain_weak)
+        splits["pretrain"] += draw(skill, sizes.pretrain_weak if skill in weak else sizes.pretrain_strong)
     splits["pretrain"] += draw("length", sizes.pretrain_strong)
     for name, rows in splits.items():
         rng.shuffle(rows)
         write_jsonl(paths[name], rows)
+    write_json(marker, settings)
     return paths
 
 
@@ -104,6 +123,9 @@ def pretrain_student(out_dir: str | os.PathLike, pretrain_file: str, cfg: Pretra
 
     out = Path(out_dir)
     if (out / "pretrain.json").exists():
+        built = json.loads((out / "pretrain.json").read_text())["config"]
+        if built != cfg.__dict__:
+            raise DomainError(f"{out} was pre-trained with {built}, not {cfg.__dict__}: use another work directory")
         return out
     init = build_tiny_model(out.with_name(out.name + "-init"), cfg.hidden_size, cfg.num_layers, cfg.seed)
     tok = AutoTokenizer.from_pretrained(init)

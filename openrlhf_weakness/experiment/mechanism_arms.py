@@ -5,7 +5,8 @@
 - ``stat_sel_inverted``: STAT-Sel's weights turned upside down, favouring what the student already knows;
 - ``sft_apt_rows``: SFT on exactly APT's first-iteration rows, chosen answers only (the DPO term's part apart from the
   data APT selects);
-- ``sft_uniform_redraw``: ``sft_uniform`` drawn again, the noise floor (two draws of one procedure).
+- ``sft_uniform_redraw`` / ``sft_same_budget_redraw``: ``sft_uniform`` / ``sft_same_budget`` drawn again, the noise
+  floors of the STAT and APT tables (two draws of one procedure).
 
 None of them runs unless named in ``--compare.arms``.
 """
@@ -106,3 +107,15 @@ def sft_uniform_redraw(ctx, seed: int, plan):
     difference looks like when there is none."""
     rows = uniform_draw(ctx, seed, f"redraw-{seed}")
     return sft(ctx, plan, rows, "sft_uniform_redraw", seed), {"rows": len(rows)}
+
+
+@arm(
+    "sft_same_budget_redraw",
+    "a second, independent draw of sft_same_budget's rows: the APT table's noise floor",
+    False,
+)
+def sft_same_budget_redraw(ctx, seed: int, plan):
+    from openrlhf_weakness.experiment.arms import same_budget_draw
+
+    rows = same_budget_draw(ctx, seed, plan, f"redraw-{seed}")
+    return sft(ctx, plan, rows, "sft_same_budget_redraw", seed), {"rows": len(rows)}

@@ -36,7 +36,8 @@ def build_preset(name: str, compare) -> tuple[list[str], list[str]]:
         from openrlhf_weakness.experiment import exact_match
         from openrlhf_weakness.experiment.controlled import DomainSizes, PretrainConfig, build_domain, pretrain_student
 
-        paths = build_domain(work / "data", DomainSizes(pretrain_weak=compare.pretrain_weak), seed=compare.data_seed)
+        sizes, weak = DomainSizes(pretrain_weak=compare.pretrain_weak), tuple(compare.weak_skills.split(","))
+        paths = build_domain(work / "data", sizes, seed=compare.data_seed, weak=weak)
         student = pretrain_student(work / "student", paths["pretrain"], PretrainConfig(steps=compare.pretrain_steps))
         flags = _common(work, paths, str(student)) + ["--gen.max_new_tokens", "16"]
         flags += ["--assess.assessor", "function", "--assess.function_path", exact_match.__file__]

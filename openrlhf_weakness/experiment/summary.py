@@ -24,6 +24,7 @@ COMPARISONS = {  # name: (arm, against); a trained arm in none of these is compa
     "stat_sel_vs_inverted": ("stat_sel", "stat_sel_inverted"),
     "apt_vs_sft_apt_rows": ("apt", "sft_apt_rows"),
     "noise_floor_uniform": ("sft_uniform_redraw", "sft_uniform"),  # two draws of one procedure
+    "noise_floor_same_budget": ("sft_same_budget_redraw", "sft_same_budget"),
     "sft_same_budget_vs_base": ("sft_same_budget", "base"),
 }
 
@@ -206,6 +207,9 @@ def markdown(summary: dict) -> str:
             + ", ".join(summary["stat_top_skills"])
             + ".",
         ]
+    if summary.get("registered"):
+        lines += ["", "Pre-registered comparisons (seed-level test; goal checked):", ""]
+        lines += [f"- {v['line']}" for v in summary["registered"]]
     skills = summary["skills"]
     lines += ["", "| arm | " + " | ".join(skills) + " |", "|---|" + "---|" * len(skills)]
     for arm, b in summary["arms"].items():
@@ -227,6 +231,18 @@ def per_model_table(results: list[dict], splits: tuple[str, ...]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def score_records(rows: dict[str, list[dict]], results: list[dict], datasource_key: str):
+    """The long table: one record per done (arm, seed), split and question, with the question's category."""
+    for r in results:
+        if r["status"] != "done":
+            continue
+        for split, values in r["scores"].items():
+            for i, value in enumerate(values):
+                source = rows[split][i].get(datasource_key) if split in rows else None
+                record = {"arm": r["arm"], "seed": r["seed"], "split": split, "question": i, "score": value}
+                yield {**record, "datasource": source}
+
+
 def write_scores(
     path: str | os.PathLike, rows: dict[str, list[dict]], results: list[dict], datasource_key: str
 ) -> None:
@@ -234,14 +250,8 @@ def write_scores(
     path = Path(path)
     tmp = path.with_name(f"{path.name}.tmp{os.getpid()}")
     with gzip.open(tmp, "wt") as out:
-        for r in results:
-            if r["status"] != "done":
-                continue
-            for split, values in r["scores"].items():
-                for i, value in enumerate(values):
-                    source = rows[split][i].get(datasource_key) if split in rows else None
-                    record = {"arm": r["arm"], "seed": r["seed"], "split": split, "question": i, "score": value}
-                    out.write(json.dumps({**record, "datasource": source}) + "\n")
+        for record in score_records(rows, results, datasource_key):
+            out.write(json.dumps(record) + "\n")
     os.replace(tmp, path)
 
 
