@@ -49,10 +49,10 @@ class CompareConfig:
         choices=["controlled", "real"],
     )
     data_seed: int = flag(1, "preset: seed of the data (and of the controlled setting's split)")
-    pretrain_steps: int = flag(1500, "preset controlled: pre-training steps of the student")
-    pretrain_weak: int = flag(400, "preset controlled: pre-training questions per weak skill")
+    pretrain_steps: int = flag(3000, "preset controlled: pre-training steps of the student")
+    pretrain_weak: int = flag(200, "preset controlled: pre-training questions per weak skill (the others: 1500)")
     weak_skills: str = flag(
-        "reverse,sort,rotate", "preset controlled: the skills pre-trained on --compare.pretrain_weak questions only"
+        "reverse,rotate", "preset controlled: the skills pre-trained on --compare.pretrain_weak questions only"
     )
     out: str | None = flag(None, "summary JSON (markdown, plot and per-question scores beside it); default work_dir")
     dev_only_enable: bool = flag(False, "score dev and guard only and compare on dev (choosing settings)")

@@ -15,22 +15,21 @@ def _common(work: Path, paths: dict, student: str) -> list[str]:
         flags += [f"--data.{split}", paths[split]]
     flags += ["--retrieve.tagger", "field", "--retrieve.tag_key", "datasource"]
     flags += ["--retrieve.cache_dir", str(work / "embeddings")]
-    flags += ["--loop.iterations", "2", "--loop.patience", "1000", "--loop.guard_max_drop", "0.1"]
-    flags += ["--stat.skill_key", "datasource", "--stat.k", "5", "--stat.size", "240"]
+    flags += ["--loop.patience", "1000", "--loop.guard_max_drop", "0.1"]
+    flags += ["--stat.skill_key", "datasource", "--stat.k", "5"]
     return flags
 
 
-def _training(lr: str, max_len: str, param_dtype: str) -> list[str]:
-    return [
-        *("--train.micro_batch_size", "8", "--train.batch_size", "16", "--train.max_epochs", "3"),
-        *("--adam.lr", lr, "--data.max_len", max_len, "--ds.attn_implementation", "eager"),
-        *("--ds.param_dtype", param_dtype, "--model.beta", "0.1", "--apt.sft_coef", "0.5", "--apt.sft_norm", "token"),
-    ]
+def _training(lr: str, max_len: str, param_dtype: str, sft_coef: str = "0.5") -> list[str]:
+    flags = ["--train.micro_batch_size", "8", "--train.batch_size", "16", "--train.max_epochs", "3"]
+    flags += ["--adam.lr", lr, "--data.max_len", max_len, "--ds.attn_implementation", "eager"]
+    flags += ["--ds.param_dtype", param_dtype, "--model.beta", "0.1"]
+    return flags + ["--apt.sft_coef", sft_coef, "--apt.sft_norm", "token"]
 
 
 def build_preset(name: str, compare) -> tuple[list[str], list[str]]:
     """(flags, training flags) of preset ``name`` for the ``--compare.*`` settings ``compare`` (its work_dir,
-    data_seed, pretrain_steps, pretrain_weak); data and the student are built once and reused."""
+    data_seed, pretrain_steps, pretrain_weak, weak_skills); data and the student are built once and reused."""
     work = Path(compare.work_dir)
     if name == "controlled":
         from openrlhf_weakness.experiment import exact_match
@@ -41,7 +40,11 @@ def build_preset(name: str, compare) -> tuple[list[str], list[str]]:
         student = pretrain_student(work / "student", paths["pretrain"], PretrainConfig(steps=compare.pretrain_steps))
         flags = _common(work, paths, str(student)) + ["--gen.max_new_tokens", "16"]
         flags += ["--assess.assessor", "function", "--assess.function_path", exact_match.__file__]
-        return flags + ["--assess.num_workers", "1"], _training("3e-4", "64", "bf16")
+        # chosen on dev (benchmarks/results/controlled-setting.md): a budget at which a uniform draw leaves the weak
+        # skills short, one APT round, and the student's own pre-training rows mixed in against forgetting
+        flags += ["--stat.size", "720", "--loop.iterations", "1", "--retrieve.scale", "16"]
+        flags += ["--pairs.general_data", paths["pretrain"], "--pairs.general_ratio", "0.3"]
+        return flags + ["--assess.num_workers", "1"], _training("1e-3", "64", "fp32", sft_coef="3.0")
     if name == "real":
         from openrlhf_weakness.demo import rg_score
         from openrlhf_weakness.demo.student import student_model
@@ -50,6 +53,7 @@ def build_preset(name: str, compare) -> tuple[list[str], list[str]]:
         paths = build_real_domain(work / "data", RealSizes(), seed=compare.data_seed)
         student = student_model(work / "models")
         flags = _common(work, paths, student) + ["--gen.max_new_tokens", "48"]
+        flags += ["--stat.size", "240", "--loop.iterations", "2"]
         flags += ["--assess.assessor", "function", "--assess.function_path", rg_score.__file__]
         return flags + ["--assess.num_workers", "1"], _training("2e-5", "128", "fp32")
     raise ValueError(f"unknown preset {name!r} ({', '.join(PRESETS)})")
