@@ -26,6 +26,12 @@ def main() -> None:
     parser.add_argument("--lr", default=None, help="--adam.lr of every run (default: the preset's)")
     parser.add_argument("--skills", default=None, help="comma-separated skills (default: every domain skill)")
     parser.add_argument("--out", default="benchmarks/results/learning_curves.json")
+    parser.add_argument(
+        "--preset_flags",
+        default="",
+        help="more --compare.* flags of the preset, e.g. the 2026-12-01 readings' student: '--compare.weak_skills "
+        "reverse,sort,rotate --compare.pretrain_steps 1500 --compare.pretrain_weak 400'",
+    )
     opts = parser.parse_args()
 
     from openrlhf_weakness.cli.compare import build_context
@@ -41,6 +47,7 @@ def main() -> None:
         "--compare.arms",
         "sft_uniform",
     ]
+    argv += opts.preset_flags.split()
     argv += ["--compare.work_dir", opts.work_dir, "--", "--train.max_epochs", "3", "--ds.param_dtype", "fp32"]
     argv += ["--adam.lr", opts.lr] if opts.lr else []
     ctx, _ = build_context(argv)

@@ -219,6 +219,7 @@ SPEC = {
         {"name": "b_over_a", "a": "tiny_b", "b": "tiny_a", "goal": {"kind": "at_least", "value": 0.03}},
         {"name": "b_weak", "a": "tiny_b", "b": "tiny_a", "questions": "weak_skills"},
         {"name": "b_vs_base", "a": "tiny_b", "b": "base", "fixed": "b", "goal": {"kind": "within", "value": 0.02}},
+        {"name": "no_such_arm", "a": "tiny_c", "b": "tiny_a"},
     ],
     "noise_floors": [{"name": "two tiny arms", "a": "tiny_a", "b": "tiny_b"}],
 }
@@ -250,7 +251,8 @@ def test_register_then_score_test_once_with_the_registered_verdicts(quick_run, t
 
     assert summary["preregistration"] == hashlib.sha256(prereg.read_bytes()).hexdigest()
     verdicts = {v["name"]: v for v in summary["registered"]}
-    assert list(verdicts) == ["b_over_a", "b_weak", "b_vs_base", "noise floor: two tiny arms"]
+    assert list(verdicts) == ["b_over_a", "b_weak", "b_vs_base", "no_such_arm", "noise floor: two tiny arms"]
+    assert "no scores for arm 'tiny_c'" in verdicts["no_such_arm"]["error"]  # reported, and the others still are
     assert verdicts["b_over_a"]["mean_diff"] == 0.0 and verdicts["b_over_a"]["goal_met"] is False
     assert verdicts["b_weak"]["n_questions"] == 3 and verdicts["b_vs_base"]["goal_met"] is True
     assert f"Pre-registered (sha256 {summary['preregistration'][:16]})" in printed and "[b_over_a, test" in printed

@@ -73,9 +73,12 @@ def register(ctx, arms: list[str]) -> str:
 
 def registered_verdicts(ctx, rows: dict, results: list[dict]) -> list[dict]:
     """The pre-registration's comparisons and noise floors, each with its seed-level test and goal, on the scores
-    of this run (an empty list for an exploratory run)."""
+    of this run (an empty list for an exploratory run); one that cannot be tested (an arm failed in a seed, say)
+    carries its ``error`` and the others are still reported."""
     if not ctx.memo.get("preregistration"):
         return []
+    from dataclasses import replace
+
     from openrlhf_weakness.experiment.preregistration import PreregistrationError, load_preregistration, verdicts
     from openrlhf_weakness.experiment.summary import score_records
 
@@ -83,13 +86,18 @@ def registered_verdicts(ctx, rows: dict, results: list[dict]) -> list[dict]:
         {**r, "category": r["datasource"] if r["datasource"] is not None else ""}
         for r in score_records(rows, results, ctx.data.keys.datasource_key)
     ]
-    try:
-        return [
-            v.as_dict() | {"line": v.line()}
-            for v in verdicts(load_preregistration(ctx.compare.preregistration), records)
-        ]
-    except PreregistrationError as err:
-        raise ExperimentError(f"--compare.preregistration: {err}") from None
+    prereg = load_preregistration(ctx.compare.preregistration)
+    singles = [replace(prereg, comparisons=(c,), noise_floors=()) for c in prereg.comparisons]
+    singles += [replace(prereg, comparisons=(), noise_floors=(f,)) for f in prereg.noise_floors]
+    names = [c.name for c in prereg.comparisons] + [f"noise floor: {f.name}" for f in prereg.noise_floors]
+    out = []
+    for name, single in zip(names, singles):
+        try:
+            out += [v.as_dict() | {"line": v.line()} for v in verdicts(single, records)]
+        except PreregistrationError as err:
+            logger.warning("[compare] registered comparison %s not tested: %s", name, err)
+            out.append({"name": name, "error": str(err), "line": f"[{name}] not tested: {err}"})
+    return out
 
 
 def settings_of(ctx, arm: str) -> dict:
