@@ -20,8 +20,8 @@ def _common(work: Path, paths: dict, student: str) -> list[str]:
     return flags
 
 
-def _training(lr: str, max_len: str, param_dtype: str, sft_coef: str = "0.5") -> list[str]:
-    flags = ["--train.micro_batch_size", "8", "--train.batch_size", "16", "--train.max_epochs", "3"]
+def _training(lr: str, max_len: str, param_dtype: str, sft_coef: str = "0.5", epochs: str = "3") -> list[str]:
+    flags = ["--train.micro_batch_size", "8", "--train.batch_size", "16", "--train.max_epochs", epochs]
     flags += ["--adam.lr", lr, "--data.max_len", max_len, "--ds.attn_implementation", "eager"]
     flags += ["--ds.param_dtype", param_dtype, "--model.beta", "0.1"]
     return flags + ["--apt.sft_coef", sft_coef, "--apt.sft_norm", "token"]
@@ -53,7 +53,8 @@ def build_preset(name: str, compare) -> tuple[list[str], list[str]]:
         paths = build_real_domain(work / "data", RealSizes(), seed=compare.data_seed)
         student = student_model(work / "models")
         flags = _common(work, paths, student) + ["--gen.max_new_tokens", "48"]
-        flags += ["--stat.size", "240", "--loop.iterations", "2"]
+        flags += ["--stat.size", "100", "--loop.iterations", "2"]  # half the pool of 200
         flags += ["--assess.assessor", "function", "--assess.function_path", rg_score.__file__]
-        return flags + ["--assess.num_workers", "1"], _training("2e-5", "128", "fp32")
+        # lr and epochs of the real dev pilot (experiment-quality-real.md)
+        return flags + ["--assess.num_workers", "1"], _training("1e-4", "128", "fp32", epochs="1")
     raise ValueError(f"unknown preset {name!r} ({', '.join(PRESETS)})")
