@@ -39,7 +39,7 @@ def test_splits_are_disjoint_and_sized(tmp_path):
     assert len(prompts) == len(set(prompts))
     assert build_domain(tmp_path, sizes, seed=3) == paths  # reused as it is
     pretrain = Counter(r["datasource"] for r in rows["pretrain"])
-    assert pretrain == {"copy": 30, "first": 30, "last": 30, "reverse": 5, "sort": 5, "rotate": 5, "length": 30}
+    assert pretrain == {"copy": 30, "first": 30, "last": 30, "reverse": 5, "sort": 30, "rotate": 5, "length": 30}
 
 
 def test_the_weak_skills_are_chosen_and_a_folder_is_reused_only_as_built(tmp_path):

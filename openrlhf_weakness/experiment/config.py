@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from openrlhf_weakness.config import flag
 from openrlhf_weakness.data.keys import DataKeys
+from openrlhf_weakness.experiment.controlled import WEAK
 
 
 class ExperimentError(ValueError):
@@ -52,7 +53,7 @@ class CompareConfig:
     pretrain_steps: int = flag(3000, "preset controlled: pre-training steps of the student")
     pretrain_weak: int = flag(200, "preset controlled: pre-training questions per weak skill (the others: 1500)")
     weak_skills: str = flag(
-        "reverse,rotate", "preset controlled: the skills pre-trained on --compare.pretrain_weak questions only"
+        ",".join(WEAK), "preset controlled: the skills pre-trained on --compare.pretrain_weak questions only"
     )
     out: str | None = flag(None, "summary JSON (markdown, plot and per-question scores beside it); default work_dir")
     dev_only_enable: bool = flag(False, "score dev and guard only and compare on dev (choosing settings)")
