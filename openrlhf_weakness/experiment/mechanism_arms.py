@@ -16,7 +16,7 @@ from __future__ import annotations
 import random
 from collections import Counter
 
-from openrlhf_weakness.experiment.arms import arm, sft, stat_run, stat_run_dir, uniform_draw
+from openrlhf_weakness.experiment.arms import arm, same_budget_draw, sft, stat_run, stat_run_dir, uniform_draw
 from openrlhf_weakness.experiment.config import ExperimentError
 
 
@@ -115,7 +115,5 @@ def sft_uniform_redraw(ctx, seed: int, plan):
     False,
 )
 def sft_same_budget_redraw(ctx, seed: int, plan):
-    from openrlhf_weakness.experiment.arms import same_budget_draw
-
     rows = same_budget_draw(ctx, seed, plan, f"redraw-{seed}")
     return sft(ctx, plan, rows, "sft_same_budget_redraw", seed), {"rows": len(rows)}
