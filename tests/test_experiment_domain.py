@@ -72,7 +72,14 @@ def test_pretraining_lowers_the_loss_and_writes_a_loadable_model(tmp_path):
 def test_real_domain_splits_are_disjoint_labelled_and_their_solutions_score_right(tmp_path):
     from openrlhf_weakness.data.labels import reference_text
     from openrlhf_weakness.demo.rg_score import score as rg_score
-    from openrlhf_weakness.experiment.real import SPLITS, RealSizes, build_real_domain, canonical
+    from openrlhf_weakness.experiment.real import (
+        GENERAL,
+        SPLITS,
+        RealSizes,
+        build_real_domain,
+        build_real_general,
+        canonical,
+    )
 
     sizes = RealSizes(test=20, dev=10, train=10, pool=20, guard=3)
     paths = build_real_domain(tmp_path / "seed5", sizes, seed=5)
@@ -103,5 +110,11 @@ def test_real_domain_splits_are_disjoint_labelled_and_their_solutions_score_righ
             )
             == 0.0
         )
+    # general rows (--pairs.general_data): neither the domain's nor the guard's tasks, the bare answer as target
+    general = [json.loads(line) for line in open(build_real_general(tmp_path / "seed5", RealSizes(general=4)))]
+    assert Counter(r["datasource"] for r in general) == {name: 4 for name in GENERAL}
+    assert not set(GENERAL) & {r["datasource"] for s in rows for r in rows[s]}
+    assert all(reference_text(r["reference"]) == json.loads(r["reference"])["answer"] for r in general)
+    assert len(open(build_real_general(tmp_path / "seed5", RealSizes(general=9))).readlines()) == 12  # reused
     assert reference_text('{"answer": "7", "datasource": "x"}') == "7"  # no solution: the answer, as before
     assert reference_text('{"answer": "7", "solution": "  "}') == "7"

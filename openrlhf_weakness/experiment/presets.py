@@ -48,9 +48,10 @@ def build_preset(name: str, compare) -> tuple[list[str], list[str]]:
     if name == "real":
         from openrlhf_weakness.demo import rg_score
         from openrlhf_weakness.demo.student import student_model
-        from openrlhf_weakness.experiment.real import RealSizes, build_real_domain
+        from openrlhf_weakness.experiment.real import RealSizes, build_real_domain, build_real_general
 
         paths = build_real_domain(work / "data", RealSizes(), seed=compare.data_seed)
+        build_real_general(work / "data", RealSizes())  # for --pairs.general_data <work_dir>/data/general.jsonl
         student = student_model(work / "models")
         flags = _common(work, paths, student) + ["--gen.max_new_tokens", "48"]
         flags += ["--stat.size", "100", "--loop.iterations", "2"]  # half the pool of 200

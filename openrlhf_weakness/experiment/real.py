@@ -29,6 +29,13 @@ CATEGORIES = {  # name: (reasoning-gym generator, its configuration)
     ),
 }
 GUARD = {"lcm": ("lcm", dict(min_value=1, max_value=20)), "gcd": ("gcd", dict(min_value=1, max_value=20))}
+# general rows against forgetting (``--pairs.general_data``): short-answer tasks that are neither the domain's
+# arithmetic nor the guard's lcm/gcd, so mixing them in trains on neither distribution
+GENERAL = {
+    "letter_counting": ("letter_counting", {}),
+    "spell_backward": ("spell_backward", {}),
+    "word_sequence_reversal": ("word_sequence_reversal", {}),
+}
 SPLITS = ("test", "dev", "train", "pool")  # test first: drawn with TEST_SEED, the rest with the data seed
 TEST_SEED = 0
 UNIVERSE_SEED = 0  # the generators' seed: every data seed draws from the same distinct questions
@@ -44,6 +51,7 @@ class RealSizes:
     train: int = 70
     pool: int = 200
     guard: int = 100  # per guard generator
+    general: int = 100  # per general generator
 
     def per_category(self, split: str) -> dict[str, int]:
         return {name: round(getattr(self, split) * share) for name, share in self.mix.items()}
@@ -83,13 +91,15 @@ def solution(entry: dict) -> str:
     return f"{expression} = {entry['answer']}" if expression else f"The answer is {entry['answer']}"
 
 
-def to_row(name: str, generator: str, entry: dict) -> dict:
+def to_row(name: str, generator: str, entry: dict, worked: bool = True) -> dict:
+    """A row whose label carries the answer, its metadata and the SFT target: the worked ``solution``, or with
+    ``worked`` False the bare answer (as the prompt's suffix asks)."""
     metadata = {k: v for k, v in entry["metadata"].items() if isinstance(v, (str, int, float, bool))}
     label = {
         "answer": str(entry["answer"]),
         "datasource": generator,
         "metadata": metadata,
-        "solution": solution(entry),
+        "solution": solution(entry) if worked else str(entry["answer"]),
     }
     return {"prompt": entry["question"] + SUFFIX, "reference": json.dumps(label), "datasource": name}
 
@@ -158,3 +168,21 @@ def build_real_domain(out_dir: str | os.PathLike, sizes: RealSizes, seed: int = 
         rng.shuffle(rows)
         write_jsonl(paths[name], rows)
     return paths
+
+
+def build_real_general(out_dir: str | os.PathLike, sizes: RealSizes) -> str:
+    """Write ``general.jsonl`` (``sizes.general`` questions of each ``GENERAL`` task, the same for every data seed;
+    reused when present) beside the splits and return its path: the rows ``--pairs.general_data`` mixes in."""
+    from openrlhf_weakness.io import write_jsonl
+
+    path = Path(out_dir) / "general.jsonl"
+    if path.exists():
+        return str(path)
+    rows = []
+    for name, (generator, config) in GENERAL.items():
+        entries = distinct_entries(generator, dict(config), TEST_SEED, sizes.general)
+        rows += [to_row(name, generator, e, worked=False) for e in entries]
+    random.Random(TEST_SEED).shuffle(rows)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_jsonl(path, rows)
+    return str(path)
