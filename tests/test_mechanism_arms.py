@@ -106,3 +106,21 @@ def test_a_trained_arm_is_reused_only_under_the_same_flags_and_data(tmp_path, mo
     data.write_text('{"input": "a", "output": "c"}\n')
     train_once(ctx, plan.set(**{"--adam.lr": "3e-4"}), out)
     assert runs == ["1e-3", "3e-4", "3e-4"] and not out.with_name("sft-s0.tmp").exists()
+
+
+def test_apt_trained_is_the_first_trained_model_whether_or_not_the_loop_kept_it(ctx, monkeypatch):
+    from openrlhf_weakness.experiment import arms
+    from openrlhf_weakness.experiment.config import ExperimentError
+
+    context, _ = ctx
+    record = {
+        "best": {"iteration": 0, "model": "student"},
+        "stopped": "finished",
+        "history": [{"model": "m1", "dev": 0.4}],
+    }
+    monkeypatch.setattr(arms, "apt_run", lambda ctx, seed, plan: (record, None))
+    assert arms.apt(context, 0, None)[0] == "student"  # the loop kept M_0 ...
+    assert arms.apt_trained(context, 0, None) == ("m1", {"kept": False, "dev_in_loop": 0.4})  # ... M_1 is scored here
+    record["history"] = []
+    with pytest.raises(ExperimentError, match="trained no iteration"):
+        arms.apt_trained(context, 0, None)

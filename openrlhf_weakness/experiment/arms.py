@@ -166,6 +166,15 @@ def apt(ctx, seed: int, plan):
     return final["best"]["model"], {"best_iteration": final["best"]["iteration"], "stopped": final["stopped"]}
 
 
+@arm("apt_trained", "APT's first trained model (M_1), kept by the loop or not: what its training did", False)
+def apt_trained(ctx, seed: int, plan):
+    final, _ = apt_run(ctx, seed, plan)
+    if not final["history"]:
+        raise ExperimentError(f"APT (seed {seed}) trained no iteration ({final['stopped']})")
+    first = final["history"][0]
+    return first["model"], {"kept": final["best"]["iteration"] >= 1, "dev_in_loop": first.get("dev")}
+
+
 def _first_pairs(ctx, seed: int, plan) -> tuple[Path, int]:
     final, pairs = apt_run(ctx, seed, plan)
     if not final["history"] or not pairs.exists():
