@@ -3,7 +3,7 @@ its own rows and once with ``--pairs.general_ratio`` of them replaced by ``--pai
 read from two ``cli.compare`` work directories. Seed-level tests throughout (``experiment.seed_stats``).
 
     .venv/bin/python benchmarks/guard_mix.py --pair runs/real_final runs/real_mix \\
-        --pair runs/real_apt runs/real_apt_mix --out benchmarks/results/guard-mix-real
+        --pair runs/real_apt runs/real_apt_mix --out benchmarks/results/guard_mix_real
 
 Each ``--pair WITHOUT WITH`` compares the arms both directories trained; the guard and dev splits must be the same
 files in both. A ``sft_uniform_redraw`` in a directory gives the table's noise floor (two draws of one procedure).
@@ -131,7 +131,7 @@ def plot(rows: list[dict], path: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pair", nargs=2, action="append", metavar=("WITHOUT", "WITH"), required=True)
-    parser.add_argument("--out", default="benchmarks/results/guard-mix-real", help="writes OUT.json, .md and .png")
+    parser.add_argument("--out", default="benchmarks/results/guard_mix_real", help="writes OUT.json, .md and .png")
     opts = parser.parse_args()
     from openrlhf_weakness.io import write_json
 
