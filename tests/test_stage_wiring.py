@@ -436,9 +436,10 @@ def test_a_student_server_failing_mid_run_stops_cli_apt_with_one_line(apt_files,
     assert line.endswith("in the response cache: rerun the same command to go on")
 
 
-def test_general_rows_take_their_share_of_the_pairs_but_never_an_evaluation_question(apt_files):
+def test_general_rows_take_their_share_of_the_pairs_but_never_an_evaluation_question(apt_files, caplog):
     """--pairs.general_data/--pairs.general_ratio: SFT-only general rows in place of as many pairs; a general row that
     is a guard question is left out."""
+    caplog.set_level("INFO", logger="openrlhf_weakness")
     general = [_question(60 + i, 1) for i in range(6)] + [_question(40, 2)]  # the last is the guard's question
     write_jsonl(apt_files / "general.jsonl", general)
     with ScriptedOpenAIServer(answer_fn=_student) as server:
@@ -451,3 +452,5 @@ def test_general_rows_take_their_share_of_the_pairs_but_never_an_evaluation_ques
     assert len(mixed) == min(round(len(pairs) * 0.5), 6) == 6 and all("rejected" not in p for p in mixed)  # 6 usable
     assert _question(40, 2)["prompt"] not in {p["prompt"] for p in mixed}
     assert {p["chosen"] for p in mixed} <= {str(60 + i + 1) for i in range(6)}
+    logged = [r.getMessage() for r in caplog.records if r.getMessage().startswith("[apt] pairs:")]
+    assert f"general: {len(mixed)}" in logged[0]  # the log counts the rows written, after the mix

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections import Counter
 from dataclasses import asdict, replace
 from pathlib import Path
 
@@ -116,9 +117,11 @@ def pairs(loop, it: Path, bad: list[dict], similar_scored: list[dict], iteration
             evals = set(loop.eval_texts())  # a general row that is a dev, guard or test question is left out
             kept = [r for r in loop.load(cfg.general_data) if message_text(r[keys["prompt"]]) not in evals]
             general = sft_only_rows(kept, keys, chat, iteration, "general")
-            rows, counts["general_sft_only"] = mix_in(rows, general, cfg.general_ratio, cfg.seed + iteration)
+            rows, replaced = mix_in(rows, general, cfg.general_ratio, cfg.seed + iteration)
         write_jsonl(folder / "pairs.jsonl", rows)
-        logger.info("[apt] pairs: %d rows (%s)", len(rows), ", ".join(f"{k}: {v}" for k, v in sorted(counts.items())))
+        built = ", ".join(f"{k}: {v}" for k, v in sorted(counts.items()))
+        written = ", ".join(f"{k}: {v}" for k, v in sorted(Counter(str(r.get("source")) for r in rows).items()))
+        logger.info("[apt] pairs: %d rows by source (%s); built before any general mix: %s", len(rows), written, built)
 
     # the settings of when bad_below and iteration were PairsConfig fields: today's run directories are reused
     settings = {"pairs": {**cfg.signature_fields(), "bad_below": bad_below, "iteration": iteration}, "chat": chat}
