@@ -31,6 +31,11 @@ def load_results(work: Path) -> dict[str, dict[int, dict[str, list[float]]]]:
 def same_split_files(without: Path, with_: Path) -> None:
     for split in SPLITS:
         a, b = without / "data" / f"{split}.jsonl", with_ / "data" / f"{split}.jsonl"
+        missing = [str(p) for p in (a, b) if not p.is_file()]
+        if missing:
+            raise SystemExit(
+                f"guard_mix: {', '.join(missing)} not found: --pair takes two cli.compare work directories"
+            )
         if a.read_bytes() != b.read_bytes():
             raise SystemExit(f"guard_mix: {a} and {b} differ: the two runs were not scored on the same questions")
 
@@ -40,6 +45,8 @@ def compare_pair(without: Path, with_: Path) -> list[dict]:
 
     same_split_files(without, with_)
     runs = {"without": load_results(without), "with": load_results(with_)}
+    if 0 not in runs["without"].get("base", {}):
+        raise SystemExit(f"guard_mix: {without}/results has no finished base cell (results/base-s0.json)")
     base = runs["without"]["base"][0]
     rows = []
     for arm in sorted(set(runs["without"]) & set(runs["with"]) - {"base"}):
