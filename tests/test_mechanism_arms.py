@@ -121,6 +121,10 @@ def test_apt_trained_is_the_first_trained_model_whether_or_not_the_loop_kept_it(
     monkeypatch.setattr(arms, "apt_run", lambda ctx, seed, plan: (record, None))
     assert arms.apt(context, 0, None)[0] == "student"  # the loop kept M_0 ...
     assert arms.apt_trained(context, 0, None) == ("m1", {"kept": False, "dev_in_loop": 0.4})  # ... M_1 is scored here
+    record["best"] = {"iteration": 2, "model": "m2"}  # a later iteration kept: M_1 was not
+    assert arms.apt_trained(context, 0, None)[1]["kept"] is False
+    record["best"] = {"iteration": 1, "model": "m1"}
+    assert arms.apt_trained(context, 0, None)[1]["kept"] is True
     record["history"] = []
     with pytest.raises(ExperimentError, match="trained no iteration"):
         arms.apt_trained(context, 0, None)

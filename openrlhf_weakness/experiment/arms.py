@@ -172,7 +172,7 @@ def apt_trained(ctx, seed: int, plan):
     if not final["history"]:
         raise ExperimentError(f"APT (seed {seed}) trained no iteration ({final['stopped']})")
     first = final["history"][0]
-    return first["model"], {"kept": final["best"]["iteration"] >= 1, "dev_in_loop": first.get("dev")}
+    return first["model"], {"kept": final["best"]["model"] == first["model"], "dev_in_loop": first.get("dev")}
 
 
 def _first_pairs(ctx, seed: int, plan) -> tuple[Path, int]:
