@@ -18,13 +18,17 @@ from pathlib import Path
 SPLITS = ("guard", "dev")
 
 
-def load_results(work: Path) -> dict[str, dict[int, dict[str, list[float]]]]:
-    """arm -> seed -> split -> per-question scores, from ``work/results`` (finished cells only)."""
+def load_cells(work: Path) -> list[dict]:
+    """The finished cells of ``work/results`` (``cli.compare``'s per arm and seed results)."""
+    cells = [json.loads(path.read_text()) for path in sorted((work / "results").glob("*-s*.json"))]
+    return [cell for cell in cells if cell.get("status") == "done"]
+
+
+def by_arm(cells: list[dict]) -> dict[str, dict[int, dict[str, list[float]]]]:
+    """arm -> seed -> split -> per-question scores."""
     out: dict[str, dict[int, dict[str, list[float]]]] = {}
-    for path in sorted((work / "results").glob("*-s*.json")):
-        cell = json.loads(path.read_text())
-        if cell.get("status") == "done":
-            out.setdefault(cell["arm"], {})[int(cell["seed"])] = cell["scores"]
+    for cell in cells:
+        out.setdefault(cell["arm"], {})[int(cell["seed"])] = cell["scores"]
     return out
 
 
@@ -40,11 +44,12 @@ def same_split_files(without: Path, with_: Path) -> None:
             raise SystemExit(f"guard_mix: {a} and {b} differ: the two runs were not scored on the same questions")
 
 
-def compare_pair(without: Path, with_: Path) -> list[dict]:
+def compare_pair(without: Path, with_: Path, cells: dict[str, list[dict]]) -> list[dict]:
+    """The table rows of one ``--pair``; ``cells``: each directory's finished cells (``load_cells``)."""
     from openrlhf_weakness.experiment.seed_stats import compare, noise_floor
 
     same_split_files(without, with_)
-    runs = {"without": load_results(without), "with": load_results(with_)}
+    runs = {"without": by_arm(cells[str(without)]), "with": by_arm(cells[str(with_)])}
     if 0 not in runs["without"].get("base", {}):
         raise SystemExit(f"guard_mix: {without}/results has no finished base cell (results/base-s0.json)")
     base = runs["without"]["base"][0]
@@ -138,17 +143,31 @@ def plot(rows: list[dict], path: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pair", nargs=2, action="append", metavar=("WITHOUT", "WITH"), required=True)
-    parser.add_argument("--out", default="benchmarks/results/guard_mix_real", help="writes OUT.json, .md and .png")
+    parser.add_argument(
+        "--out", default="benchmarks/results/guard_mix_real", help="writes OUT.json, .md, .png and .scores.jsonl.gz"
+    )
     opts = parser.parse_args()
+    from openrlhf_weakness.experiment.summary import write_scores, write_text
     from openrlhf_weakness.io import write_json
 
-    rows = [row for without, with_ in opts.pair for row in compare_pair(Path(without), Path(with_))]
+    works = list(dict.fromkeys(work for pair in opts.pair for work in pair))
+    cells = {work: load_cells(Path(work)) for work in works}
+    rows = [row for without, with_ in opts.pair for row in compare_pair(Path(without), Path(with_), cells)]
     if not rows:
         raise SystemExit("guard_mix: no arm was trained in both directories of any --pair on 2 or more seeds")
     out = Path(opts.out)
     write_json(out.with_suffix(".json"), {"pairs": opts.pair, "rows": rows})
+    # every question's score, each arm named with its work directory, so any interval here can be recomputed
+    tagged = [
+        dict(cell, arm=f"{cell['arm']} [{work}]", scores={s: cell["scores"][s] for s in SPLITS})
+        for work in works
+        for cell in cells[work]
+    ]
+    first = Path(works[0]) / "data"
+    questions = {split: [json.loads(line) for line in open(first / f"{split}.jsonl")] for split in SPLITS}
+    write_scores(out.with_suffix(".scores.jsonl.gz"), questions, tagged, "datasource")
     table = markdown(rows)
-    out.with_suffix(".md").write_text(table)
+    write_text(out.with_suffix(".md"), table)
     plot(rows, out.with_suffix(".png"))
     print(table)
 
